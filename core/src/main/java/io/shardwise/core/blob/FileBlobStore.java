@@ -1,0 +1,124 @@
+package io.shardwise.core.blob;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.Optional;
+
+/**
+ * Blobs as files {@code <root>/ab/abcdef...} named by their sha256. Writes go to a temp file
+ * first and are renamed into place, so a killed writer never leaves a partial blob, and several
+ * processes (or pods on a RWX volume) can share one root.
+ */
+public final class FileBlobStore implements BlobStore {
+    private final Path root;
+    private final Arena arena = Arena.ofShared();
+
+    public FileBlobStore(Path root) throws IOException {
+        this.root = root.toAbsolutePath();
+        Files.createDirectories(this.root.resolve("tmp"));
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    Path pathOf(String digest) {
+        Sha256.requireValid(digest);
+        return root.resolve(digest.substring(0, 2)).resolve(digest);
+    }
+
+    @Override
+    public String put(byte[] bytes) throws IOException {
+        String digest = Sha256.of(bytes);
+        Path target = pathOf(digest);
+        if (Files.exists(target)) return digest;
+        Path tmp = Files.createTempFile(root.resolve("tmp"), "put", ".part");
+        Files.write(tmp, bytes);
+        publish(tmp, target);
+        return digest;
+    }
+
+    @Override
+    public String putFile(Path file) throws IOException {
+        Path tmp = Files.createTempFile(root.resolve("tmp"), "put", ".part");
+        MessageDigest md = Sha256.newDigest();
+        try (InputStream in = Files.newInputStream(file);
+             OutputStream out = new DigestOutputStream(Files.newOutputStream(tmp), md)) {
+            in.transferTo(out);
+        }
+        String digest = HexFormat.of().formatHex(md.digest());
+        Path target = pathOf(digest);
+        if (Files.exists(target)) {
+            Files.delete(tmp);
+        } else {
+            publish(tmp, target);
+        }
+        return digest;
+    }
+
+    private static void publish(Path tmp, Path target) throws IOException {
+        Files.createDirectories(target.getParent());
+        try {
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (FileAlreadyExistsException e) {
+            Files.deleteIfExists(tmp); // a concurrent writer stored the same bytes
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    @Override
+    public boolean exists(String digest) {
+        return Files.exists(pathOf(digest));
+    }
+
+    @Override
+    public MemorySegment map(String digest) throws IOException {
+        Path p = existing(digest);
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            if (ch.size() == 0) return MemorySegment.NULL.reinterpret(0);
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        }
+    }
+
+    @Override
+    public byte[] get(String digest) throws IOException {
+        return Files.readAllBytes(existing(digest));
+    }
+
+    @Override
+    public InputStream open(String digest) throws IOException {
+        return Files.newInputStream(existing(digest));
+    }
+
+    @Override
+    public long size(String digest) throws IOException {
+        return Files.size(existing(digest));
+    }
+
+    @Override
+    public Optional<Path> localPath(String digest) {
+        Path p = pathOf(digest);
+        return Files.exists(p) ? Optional.of(p) : Optional.empty();
+    }
+
+    private Path existing(String digest) throws IOException {
+        Path p = pathOf(digest);
+        if (!Files.exists(p)) throw new NoSuchFileException(p.toString(), null, "blob " + digest + " is not in the store " + root);
+        return p;
+    }
+}

@@ -1,0 +1,158 @@
+package io.shardwise.core.manifest;
+
+import com.google.protobuf.CodedOutputStream;
+import io.shardwise.core.blob.BlobStore;
+import io.shardwise.core.format.Llama2cTokenizerFile;
+import io.shardwise.core.format.ModelFormatException;
+import io.shardwise.core.model.LlamaConfig;
+import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.model.Vocabulary;
+import io.shardwise.core.tensor.Tensor;
+import io.shardwise.core.tensor.TensorType;
+import io.shardwise.proto.v1.ModelManifest;
+import io.shardwise.proto.v1.StageSpec;
+import io.shardwise.proto.v1.TensorEntry;
+import io.shardwise.proto.v1.TokenizerRef;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Models as claim checks: tensors live in content-addressed blobs, and a {@link ModelManifest}
+ * (itself a blob) lists where each tensor is and which manifest and stage it came from.
+ * Manifests serialize deterministically, so the same tensors give the same manifest digest.
+ */
+public final class ModelStore {
+    /** Tensors in a shard blob start at multiples of this, as GGUF aligns them. */
+    public static final int ALIGN = 32;
+
+    private final BlobStore blobs;
+
+    public ModelStore(BlobStore blobs) {
+        this.blobs = blobs;
+    }
+
+    public BlobStore blobs() {
+        return blobs;
+    }
+
+    /** Stores a whole model: one blob per shard plan entry is not needed here, so one blob per tensor group given. */
+    public String importModel(LlamaModel model, String sourceUri, String name) throws IOException {
+        List<TensorEntry> entries = storeTensors(model.tensors().values());
+        String tok = blobs.put(Llama2cTokenizerFile.write(model.vocabulary()));
+        ModelManifest m = ModelManifest.newBuilder()
+                .setArchitecture("llama")
+                .setConfig(model.config().toProto())
+                .setTokenizer(TokenizerRef.newBuilder().setBlob(tok).setKind("llama2c")
+                        .setBos(model.vocabulary().bos()).setEos(model.vocabulary().eos()))
+                .addAllTensors(sorted(entries))
+                .setSourceUri(sourceUri)
+                .setName(name)
+                .build();
+        return putManifest(m);
+    }
+
+    /** Writes tensors into one blob (each aligned to 32 bytes) and returns their entries. */
+    public List<TensorEntry> storeTensors(Collection<Tensor> tensors) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        List<TensorEntry.Builder> pending = new ArrayList<>();
+        for (Tensor t : tensors) {
+            while (out.size() % ALIGN != 0) out.write(0);
+            byte[] bytes = t.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            TensorEntry.Builder e = TensorEntry.newBuilder().setName(t.name()).setType(t.type().typeName())
+                    .setOffset(out.size()).setNbytes(bytes.length);
+            for (long d : t.shape()) e.addShape(d);
+            out.write(bytes);
+            pending.add(e);
+        }
+        String digest = blobs.put(out.toByteArray());
+        List<TensorEntry> entries = new ArrayList<>();
+        for (TensorEntry.Builder e : pending) entries.add(e.setBlob(digest).build());
+        return entries;
+    }
+
+    /** A manifest derived from {@code parent} with some tensors replaced, recording the stage that did it. */
+    public String derive(String parentDigest, StageSpec stage, Collection<TensorEntry> replaced) throws IOException {
+        ModelManifest parent = manifest(parentDigest);
+        Map<String, TensorEntry> byName = new TreeMap<>();
+        for (TensorEntry e : parent.getTensorsList()) byName.put(e.getName(), e);
+        for (TensorEntry e : replaced) {
+            if (!byName.containsKey(e.getName())) throw new IllegalArgumentException("stage output names tensor " + e.getName() + " that model " + parentDigest + " does not have");
+            byName.put(e.getName(), e);
+        }
+        ModelManifest m = parent.toBuilder().clearTensors().addAllTensors(byName.values())
+                .setParent(parentDigest).setStage(stage).setSourceUri("").build();
+        return putManifest(m);
+    }
+
+    public String putManifest(ModelManifest m) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        CodedOutputStream cos = CodedOutputStream.newInstance(bytes);
+        cos.useDeterministicSerialization();
+        m.writeTo(cos);
+        cos.flush();
+        return blobs.put(bytes.toByteArray());
+    }
+
+    public ModelManifest manifest(String digest) throws IOException {
+        try {
+            return ModelManifest.parseFrom(blobs.get(digest));
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new ModelFormatException("blob " + digest + " is not a model manifest: " + e.getMessage(), e);
+        }
+    }
+
+    /** Maps the named tensors of a manifest (a shard reads only its own). */
+    public Map<String, Tensor> tensors(ModelManifest m, Collection<String> names) throws IOException {
+        Map<String, TensorEntry> byName = new LinkedHashMap<>();
+        for (TensorEntry e : m.getTensorsList()) byName.put(e.getName(), e);
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String n : names) {
+            TensorEntry e = byName.get(n);
+            if (e == null) throw new IllegalArgumentException("manifest has no tensor " + n);
+            out.put(n, tensor(e));
+        }
+        return out;
+    }
+
+    public Tensor tensor(TensorEntry e) throws IOException {
+        MemorySegment blob = blobs.map(e.getBlob());
+        if (e.getOffset() < 0 || e.getOffset() + e.getNbytes() > blob.byteSize()) {
+            throw new ModelFormatException("tensor " + e.getName() + ": bytes [" + e.getOffset() + ", +" + e.getNbytes() + ") lie outside blob " + e.getBlob() + " of " + blob.byteSize() + " bytes");
+        }
+        long[] shape = e.getShapeList().stream().mapToLong(Long::longValue).toArray();
+        return new Tensor(e.getName(), TensorType.parse(e.getType()), shape, blob.asSlice(e.getOffset(), e.getNbytes()));
+    }
+
+    /** The whole model of a manifest, tensors mapped from their blobs. */
+    public LlamaModel load(String digest) throws IOException {
+        ModelManifest m = manifest(digest);
+        LlamaConfig c = LlamaConfig.fromProto(m.getConfig());
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (TensorEntry e : m.getTensorsList()) tensors.put(e.getName(), tensor(e));
+        return new LlamaModel(c, vocabulary(m), tensors);
+    }
+
+    public Vocabulary vocabulary(ModelManifest m) throws IOException {
+        return Llama2cTokenizerFile.read(blobs.get(m.getTokenizer().getBlob()), m.getConfig().getVocabSize(), "tokenizer blob " + m.getTokenizer().getBlob());
+    }
+
+    /** Bytes the model's tensors take (what a file of it holds, headers aside). */
+    public static long tensorBytes(ModelManifest m) {
+        return m.getTensorsList().stream().mapToLong(TensorEntry::getNbytes).sum();
+    }
+
+    private static List<TensorEntry> sorted(List<TensorEntry> entries) {
+        List<TensorEntry> s = new ArrayList<>(entries);
+        s.sort(Comparator.comparing(TensorEntry::getName));
+        return s;
+    }
+}
