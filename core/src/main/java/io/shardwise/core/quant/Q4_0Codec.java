@@ -37,7 +37,7 @@ public final class Q4_0Codec implements TensorCodec {
             float d = max / -8f;
             float id = d != 0 ? 1f / d : 0f;
             long at = dstOffset + (long) b * BLOCK_BYTES;
-            dst.set(F16Codec.I16_LE, at, Float.floatToFloat16(d));
+            dst.set(F16Codec.I16_LE, at, F16Codec.floatToHalf(d));
             for (int j = 0; j < QK / 2; j++) {
                 float x0 = src[base + j] * id;
                 float x1 = src[base + QK / 2 + j] * id;
@@ -54,7 +54,7 @@ public final class Q4_0Codec implements TensorCodec {
         long firstBlock = firstElement / QK;
         for (int b = 0; b < n / QK; b++) {
             long at = (firstBlock + b) * BLOCK_BYTES;
-            float d = Float.float16ToFloat(src.get(F16Codec.I16_LE, at));
+            float d = F16Codec.halfToFloat(src.get(F16Codec.I16_LE, at));
             int o = dstOffset + b * QK;
             for (int j = 0; j < QK / 2; j++) {
                 int q = src.get(ValueLayout.JAVA_BYTE, at + 2 + j) & 0xFF;

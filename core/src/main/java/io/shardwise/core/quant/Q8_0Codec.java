@@ -23,11 +23,14 @@ public final class Q8_0Codec implements TensorCodec {
         for (int b = 0; b < n / QK; b++) {
             int base = srcOffset + b * QK;
             float amax = 0;
-            for (int j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[base + j]));
+            for (int j = 0; j < QK; j++) {
+                float a = Math.abs(src[base + j]);
+                amax = amax > a ? amax : a; // C's MAX macro, not Math.max: they differ once a NaN is seen
+            }
             float d = amax / 127f;
             float id = d != 0 ? 1f / d : 0f;
             long at = dstOffset + (long) b * BLOCK_BYTES;
-            dst.set(F16Codec.I16_LE, at, Float.floatToFloat16(d));
+            dst.set(F16Codec.I16_LE, at, F16Codec.floatToHalf(d));
             for (int j = 0; j < QK; j++) dst.set(ValueLayout.JAVA_BYTE, at + 2 + j, (byte) roundf(src[base + j] * id));
         }
     }
@@ -38,7 +41,7 @@ public final class Q8_0Codec implements TensorCodec {
         long firstBlock = firstElement / QK;
         for (int b = 0; b < n / QK; b++) {
             long at = (firstBlock + b) * BLOCK_BYTES;
-            float d = Float.float16ToFloat(src.get(F16Codec.I16_LE, at));
+            float d = F16Codec.halfToFloat(src.get(F16Codec.I16_LE, at));
             for (int j = 0; j < QK; j++) dst[dstOffset + b * QK + j] = src.get(ValueLayout.JAVA_BYTE, at + 2 + j) * d;
         }
     }

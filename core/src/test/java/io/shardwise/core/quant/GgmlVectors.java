@@ -1,0 +1,37 @@
+package io.shardwise.core.quant;
+
+import org.junit.jupiter.api.Assumptions;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Reads ggml's reference vectors from {@code <shared>/data/ggml-vectors}; skips the calling test when they are absent. */
+final class GgmlVectors {
+    private GgmlVectors() {
+    }
+
+    static Path dir() {
+        String shared = System.getProperty("shardwise.shared", "../shared");
+        Path d = Path.of(shared, "data", "ggml-vectors");
+        if (!Files.isRegularFile(d.resolve("manifest.tsv"))) {
+            String why = "skipped: ggml test vectors not found at " + d.toAbsolutePath();
+            System.out.println(why);
+            Assumptions.abort(why);
+        }
+        return d;
+    }
+
+    static byte[] bytes(String file) throws IOException {
+        return Files.readAllBytes(dir().resolve(file));
+    }
+
+    static float[] floats(String file) throws IOException {
+        byte[] b = bytes(file);
+        float[] f = new float[b.length / 4];
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
+        return f;
+    }
+}
