@@ -131,7 +131,7 @@ public final class LocalStack implements AutoCloseable {
 
     private void startBroker() throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(java(), "-Xmx512m", "-Xms64m", "-XX:+UseSerialGC",
-                "-cp", System.getProperty("java.class.path"), KAFKA_MAIN, "--dir", options.runDir().resolve("kafka").toString(), "--port", "0"));
+                "-cp", brokerClasspath(), KAFKA_MAIN, "--dir", options.runDir().resolve("kafka").toString(), "--port", "0"));
         StackProcess broker = launch("kafka", cmd);
         long deadline = System.nanoTime() + BROKER_TIMEOUT.toNanos();
         while (System.nanoTime() < deadline) {
@@ -145,6 +145,17 @@ public final class LocalStack implements AutoCloseable {
             Thread.sleep(200);
         }
         throw new IllegalStateException("the Kafka broker did not print KAFKA_READY within " + BROKER_TIMEOUT.toSeconds() + " s; see " + broker.log());
+    }
+
+    /** cli/target/lib holds the Kafka jars after {@code package}; before that (tests), this JVM's classpath has them. */
+    private String brokerClasspath() throws IOException {
+        Path lib = layout.root().resolve("cli/target/lib");
+        if (Files.isDirectory(lib)) {
+            try (var jars = Files.list(lib)) {
+                if (jars.anyMatch(j -> j.getFileName().toString().startsWith("shardwise-local-kafka"))) return lib + "/*";
+            }
+        }
+        return System.getProperty("java.class.path");
     }
 
     private void startService(Service s, int instance, int grpcPort) throws IOException {
