@@ -1,0 +1,59 @@
+package io.shardwise.core.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.shardwise.core.model.LlamaConfig;
+import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.tensor.Tensor;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class DjlLlamaTest {
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void logitsMatchThePlainJavaForwardPass(boolean tied) {
+        LlamaConfig c = new LlamaConfig(16, 24, 2, 4, 2, 11, 8, 10000f, 1e-5f, tied);
+        LlamaModel model = TinyModels.random(c, 42);
+        int[][] seqs = {{1, 5, 3, 9, 10, 0, 2, 7}, {1, 4, 4, 4, 8, 6, 5, 3}};
+        try (NDManager base = NDManager.newBaseManager(); DjlLlama djl = DjlLlama.of(model, base, false);
+             NDManager step = base.newSubManager()) {
+            int[] flat = new int[16];
+            System.arraycopy(seqs[0], 0, flat, 0, 8);
+            System.arraycopy(seqs[1], 0, flat, 8, 8);
+            float[] got = djl.logits(step.create(flat, new Shape(2, 8))).toFloatArray();
+            ReferenceLlama ref = new ReferenceLlama(model);
+            double maxErr = 0;
+            for (int b = 0; b < 2; b++) {
+                double[][] want = ref.logits(seqs[b]);
+                for (int t = 0; t < 8; t++) {
+                    for (int v = 0; v < 11; v++) maxErr = Math.max(maxErr, Math.abs(want[t][v] - got[(b * 8 + t) * 11 + v]));
+                }
+            }
+            assertTrue(maxErr < 1e-4, "max |logit difference| " + maxErr);
+        }
+    }
+
+    @Test
+    void exportGivesBackTheSameTensorsWithGgmlShapes() {
+        LlamaConfig c = new LlamaConfig(16, 24, 1, 4, 2, 11, 8, 10000f, 1e-5f, false);
+        LlamaModel model = TinyModels.random(c, 7);
+        try (NDManager base = NDManager.newBaseManager(); DjlLlama djl = DjlLlama.of(model, base, true)) {
+            Map<String, Tensor> out = djl.export();
+            assertEquals(model.tensors().keySet(), out.keySet());
+            for (Tensor t : model.tensors().values()) {
+                assertArrayEquals(t.shape(), out.get(t.name()).shape(), t.name());
+                assertArrayEquals(t.toFloats(), out.get(t.name()).toFloats(), t.name());
+            }
+        }
+    }
+}
