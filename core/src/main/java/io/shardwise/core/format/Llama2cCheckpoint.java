@@ -85,6 +85,14 @@ public final class Llama2cCheckpoint {
         return m;
     }
 
+    /** Bytes of a legacy checkpoint with this config: header, tensors and the unused freq_cis tables. */
+    public static long fileSize(LlamaConfig c) {
+        long dim = c.dim(), hid = c.hiddenDim(), kv = c.kvDim(), L = c.nLayers();
+        long floats = dim * c.vocabSize() + L * (2 * dim + 2 * dim * dim + 2 * dim * kv + 3 * dim * hid) + dim
+                + 2L * c.seqLen() * (c.headSize() / 2) + (c.tiedEmbeddings() ? 0 : dim * c.vocabSize());
+        return HEADER_BYTES + 4 * floats;
+    }
+
     /** Maps a checkpoint and its tokenizer file into a model; tensors stay in the mapped file. */
     public static LlamaModel read(Path checkpoint, Path tokenizer, Arena arena) throws IOException {
         MemorySegment file;
