@@ -66,11 +66,11 @@ public final class DemoCommand implements Callable<Integer> {
             Consumer<JobEvent> sink = e -> {
                 String line = printer.line(e);
                 if (line != null) progress.println(line);
+                if (json && e.hasScored()) System.out.println(Json.scored(e.getScored())); // live, one per line
             };
             run = ChainRun.run(client, SubmitCommand.modelUri(modelFile.toString()), yaml, sink);
         }
-        List<String> lines = run.scores().stream().map(Json::scored).toList();
-        report(run.table(), lines, run.finished().getOutputPath(), progress);
+        report(run.table(), List.of(), run.finished().getOutputPath(), progress);
         if (!keepData) cleanData(runDir);
         progress.printf(Locale.ROOT, "demo: job %s %s; chain %.1f s, demo wall time %.1f s; logs in %s%n", run.jobId(),
                 JobFormat.stateName(run.finished().getState()), run.elapsed().toMillis() / 1e3, (System.nanoTime() - t0) / 1e9,

@@ -12,6 +12,10 @@ final class DemoModels {
         return Path.of(System.getProperty("user.home"), ".cache", "shardwise", "demo");
     }
 
+    static Path heldOutText() {
+        throw new IllegalStateException("the demo model is not available in this build yet");
+    }
+
     static Path ensureDefault(Consumer<String> progress) throws Exception {
         throw new IllegalStateException("the demo model is not available in this build yet: pass --model <file>");
     }
