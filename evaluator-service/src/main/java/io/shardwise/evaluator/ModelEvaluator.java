@@ -1,0 +1,146 @@
+package io.shardwise.evaluator;
+
+import io.shardwise.core.blob.Sha256;
+import io.shardwise.core.manifest.ModelStore;
+import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.runtime.LlamaRuntime;
+import io.shardwise.core.runtime.Perplexity;
+import io.shardwise.core.runtime.PerplexityResult;
+import io.shardwise.core.runtime.Tokenizer;
+import io.shardwise.core.tensor.Tensor;
+import io.shardwise.proto.v1.EvalTask;
+import io.shardwise.proto.v1.ModelScored;
+import org.jboss.logging.Logger;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Scores one model of a job (DESIGN.md "Evaluate"): perplexity and mean NLL per dataset under the
+ * pinned protocol {@value Perplexity#PROTOCOL}, and size (params, non-zero params, sparsity, bytes,
+ * bits per weight, compression ratio vs the source). Each value carries the source model's value for
+ * the same metric and dataset as its baseline (NaN when there is none). Scores are cached by manifest
+ * digest, so the source model is scored once however many jobs and stages compare against it.
+ * No Kafka, no Quarkus: the service's consumer is a thin adapter around {@link #evaluate}.
+ */
+public final class ModelEvaluator {
+    /** The last value of every EvalTask's output (dataset ""): the gateway counts the stage as evaluated on it. */
+    public static final String EVAL_DONE = "eval_done";
+    private static final Logger LOG = Logger.getLogger(ModelEvaluator.class);
+
+    private final ModelStore store;
+    private final Datasets datasets;
+    private final ScoreCache cache;
+    private final int threads;
+    private final AtomicInteger perplexityRuns = new AtomicInteger();
+    private final AtomicInteger sizeRuns = new AtomicInteger();
+
+    public ModelEvaluator(ModelStore store, Datasets datasets, ScoreCache cache, int threads) {
+        this.store = store;
+        this.datasets = datasets;
+        this.cache = cache;
+        this.threads = threads > 0 ? threads : Perplexity.defaultThreads();
+    }
+
+    /** How many perplexity evaluations actually ran (not answered from the cache). */
+    public int perplexityRuns() {
+        return perplexityRuns.get();
+    }
+
+    public int sizeRuns() {
+        return sizeRuns.get();
+    }
+
+    /** Every score of the task's model, then the {@value #EVAL_DONE} marker. */
+    public List<ModelScored> evaluate(EvalTask task) throws IOException {
+        String digest = Sha256.requireValid(task.getManifest());
+        String source = task.getSourceManifest().isEmpty() ? "" : Sha256.requireValid(task.getSourceManifest());
+        long maxTokens = task.getSpec().getMaxTokens();
+        if (maxTokens < 0) throw new IllegalArgumentException("evaluate.max_tokens must be >= 0 (0 = whole file), got " + maxTokens);
+        ModelScored.Builder base = ModelScored.newBuilder().setJobId(task.getJobId()).setStageIndex(task.getStageIndex())
+                .setStageName(task.getStageName()).setMethod(task.getMethod()).setManifest(digest).setProtocol(Perplexity.PROTOCOL);
+        List<ModelScored> out = new ArrayList<>();
+
+        SizeScores size = size(digest);
+        Optional<SizeScores> src = source.isEmpty() ? Optional.empty() : Optional.of(source.equals(digest) ? size : size(source));
+        out.add(scored(base, "params", "", size.params(), src.map(s -> (double) s.params()), 0));
+        out.add(scored(base, "nonzero_params", "", size.nonzeroParams(), src.map(s -> (double) s.nonzeroParams()), 0));
+        out.add(scored(base, "sparsity", "", size.sparsity(), src.map(SizeScores::sparsity), 0));
+        out.add(scored(base, "bytes", "", size.bytes(), src.map(s -> (double) s.bytes()), 0));
+        out.add(scored(base, "bpw", "", size.bitsPerWeight(), src.map(SizeScores::bitsPerWeight), 0));
+        out.add(scored(base, "compression_ratio", "", src.map(s -> (double) s.bytes() / size.bytes()).orElse(Double.NaN),
+                src.map(s -> 1.0), 0));
+
+        Scorer model = new Scorer(digest);
+        Scorer baseline = source.isEmpty() || !task.getSpec().getCompareToSource() ? null
+                : source.equals(digest) ? model : new Scorer(source);
+        for (String dataset : task.getSpec().getDatasetsList()) {
+            Path file = datasets.resolve(dataset);
+            String contentSha = Sha256.of(file);
+            PerplexityResult r = model.perplexity(dataset, file, contentSha, maxTokens);
+            Optional<PerplexityResult> b = baseline == null ? Optional.empty()
+                    : Optional.of(baseline.perplexity(dataset, file, contentSha, maxTokens));
+            out.add(scored(base, "nll", dataset, r.meanNll(), b.map(PerplexityResult::meanNll), r.tokens()));
+            out.add(scored(base, "ppl", dataset, r.ppl(), b.map(PerplexityResult::ppl), r.tokens()));
+        }
+        out.add(scored(base, EVAL_DONE, "", out.size(), Optional.empty(), 0));
+        return out;
+    }
+
+    private static ModelScored scored(ModelScored.Builder base, String metric, String dataset, double value, Optional<Double> baseline, long tokens) {
+        return base.clone().setMetric(metric).setDataset(dataset).setValue(value)
+                .setBaselineValue(baseline.orElse(Double.NaN)).setTokens(tokens).build();
+    }
+
+    /** Size metrics of a manifest, from the cache or by reading every tensor once. */
+    public SizeScores size(String digest) throws IOException {
+        Optional<SizeScores> cached = cache.size(digest);
+        if (cached.isPresent()) return cached.get();
+        LlamaModel m = store.load(digest);
+        long params = 0, nonzero = 0;
+        for (Tensor t : m.tensors().values()) {
+            params += t.elements();
+            for (float v : t.toFloats()) if (v != 0f) nonzero++;
+        }
+        SizeScores s = new SizeScores(params, nonzero, ModelStore.tensorBytes(store.manifest(digest)));
+        sizeRuns.incrementAndGet();
+        cache.putSize(digest, s);
+        return s;
+    }
+
+    /** Perplexity of one model on several datasets: the model is loaded (and dequantized) only when a score is not cached. */
+    private final class Scorer {
+        private final String digest;
+        private LlamaRuntime runtime;
+        private Tokenizer tokenizer;
+
+        Scorer(String digest) {
+            this.digest = digest;
+        }
+
+        PerplexityResult perplexity(String dataset, Path file, String contentSha, long maxTokens) throws IOException {
+            Path key = cache.perplexityFile(digest, dataset, contentSha, maxTokens, Perplexity.PROTOCOL);
+            Optional<PerplexityResult> cached = cache.perplexity(key);
+            if (cached.isPresent()) {
+                LOG.debugf("model %s on %s: cached (%s)", digest, dataset, key.getFileName());
+                return cached.get();
+            }
+            if (runtime == null) {
+                LlamaModel m = store.load(digest);
+                runtime = new LlamaRuntime(m);
+                tokenizer = new Tokenizer(m.vocabulary());
+            }
+            long t0 = System.nanoTime();
+            PerplexityResult r = Perplexity.evaluateFile(runtime, tokenizer, file, maxTokens, threads);
+            perplexityRuns.incrementAndGet();
+            LOG.infof("model %s on %s: %d tokens, mean NLL %.5f, ppl %.4f in %d ms", digest.substring(0, 12), dataset,
+                    r.tokens(), r.meanNll(), r.ppl(), (System.nanoTime() - t0) / 1_000_000);
+            cache.putPerplexity(key, r);
+            return r;
+        }
+    }
+}
