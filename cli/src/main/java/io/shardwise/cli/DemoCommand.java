@@ -13,6 +13,8 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 
@@ -59,6 +61,8 @@ public final class DemoCommand implements Callable<Integer> {
             return 0;
         }
         LocalStack.Options options = LocalStack.Options.in(runDir).withModelRoots(modelRoots(layout, modelFile));
+        Optional<Path> demoText = DemoModels.heldOutText();
+        if (demoText.isPresent()) options = options.withProperties(Map.of("shardwise.evaluator.datasets.demo", demoText.get().toString()));
         ChainRun run;
         try (LocalStack stack = LocalStack.start(layout, options, progress::println);
              JobClient client = JobClient.connect(stack.grpcAddress())) {

@@ -57,7 +57,8 @@ final class InProcessChain {
         long t0 = System.nanoTime();
         Recipe recipe = RecipeParser.parse(yaml);
         io.shardwise.proto.v1.Recipe proto = recipe.toProto();
-        TechniqueScan techniques = TechniqueScan.load();
+        InProcessTechniques techniques = new InProcessTechniques(layout.shared().map(sh -> sh.resolve("data")),
+                List.of(modelFile.toAbsolutePath().getParent()));
         ModelStore store = new ModelStore(new FileBlobStore(blobRoot));
         String jobId = "inprocess-" + Long.toString(System.currentTimeMillis(), 36);
         ScoreTable table = new ScoreTable(proto);
