@@ -138,7 +138,7 @@ public class TaskConsumer {
             } catch (Exception e) {
                 last = e;
                 stats.failedAttempts.incrementAndGet();
-                LOG.warnf(e, "%sattempt %d/%d failed: %s", where, attempt, attempts, describe(e));
+                LOG.warnf("%sattempt %d/%d failed: %s", where, attempt, attempts, describe(e));
                 if (attempt < attempts && !sleep(backoff(attempt))) break;
             }
         }
@@ -146,7 +146,7 @@ public class TaskConsumer {
         publisher.deadLetter(record.topic(), record.partition(), record.offset(), record.key(), record.value(), error, attempts);
         publisher.shardEvent(failed(task, error, attempts));
         stats.deadLettered.incrementAndGet();
-        LOG.errorf("%sdead-lettered to %s.dlq: %s", where, record.topic(), error);
+        LOG.errorf(last, "%sdead-lettered to %s.dlq: %s", where, record.topic(), error);
     }
 
     /** A message no retry can fix: straight to the DLQ, and a ShardFailed when we know whose task it was. */

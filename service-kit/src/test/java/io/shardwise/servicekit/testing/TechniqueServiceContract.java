@@ -38,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * what its output must look like.
  */
 public abstract class TechniqueServiceContract {
-    protected static final Duration TIMEOUT = Duration.ofSeconds(40);
+    protected static final Duration TIMEOUT = Duration.ofSeconds(90);
     private static final String EVENTS = Topics.SHARD_EVENTS.topic;
     private static KafkaProbe probe;
     private static ModelStore store;
@@ -51,16 +51,27 @@ public abstract class TechniqueServiceContract {
     /** A stage this service runs successfully on a tiny block. */
     protected abstract StageSpec goodStage();
 
-    /** Service-specific checks of a block's ShardDone (types, stats, notes). */
+    /** Service-specific checks of a good shard's ShardDone (types, stats, notes). */
     protected abstract void checkDone(ShardDone done, LlamaModel input, ShardRef shard) throws Exception;
+
+    /** The model the tasks run on (imported once per test class); a small random Llama unless overridden. */
+    protected LlamaModel model() throws Exception {
+        return TinyLlama.build(42);
+    }
+
+    /** The i-th shard a good task may name (i = 0, 1); whole-model techniques override this with shard "model". */
+    protected ShardRef shard(int i) {
+        return TinyLlama.block(i);
+    }
 
     @BeforeEach
     void connect() throws Exception {
         if (probe != null) return;
+        LlamaModel m = model(); // may skip (assumption) before anything connects
         String bootstrap = ConfigProvider.getConfig().getValue("kafka.bootstrap.servers", String.class);
         probe = new KafkaProbe(bootstrap, List.of(EVENTS, tasksTopic() + ".dlq"));
         store = new ModelStore(new FileBlobStore(Path.of(ConfigProvider.getConfig().getValue("shardwise.blob-root", String.class))));
-        tiny = TinyLlama.build(42);
+        tiny = m;
         tinyManifest = store.importModel(tiny, "test:tiny-llama", "tiny");
     }
 
@@ -72,6 +83,11 @@ public abstract class TechniqueServiceContract {
 
     protected static KafkaProbe probe() {
         return probe;
+    }
+
+    /** The imported model's manifest digest. */
+    protected static String manifest() {
+        return tinyManifest;
     }
 
     protected static ModelStore store() {
@@ -98,7 +114,7 @@ public abstract class TechniqueServiceContract {
 
     @Test
     void aBlockTaskCompletesWithStoredTensors() throws Exception {
-        ShardRef shard = TinyLlama.block(0);
+        ShardRef shard = shard(0);
         ShardEvent e = runToOutcome(task(newJob("good"), goodStage(), shard));
         assertTrue(e.hasDone(), "expected ShardDone, got " + e);
         assertEquals(shard.getShardId(), e.getShardId());
@@ -119,14 +135,14 @@ public abstract class TechniqueServiceContract {
         assertArrayEquals(garbage, dead.value(), "the DLQ keeps the original bytes");
         assertTrue(header(dead, EventPublisher.ERROR_HEADER).contains("not a StageTask"), header(dead, EventPublisher.ERROR_HEADER));
 
-        ShardEvent next = runToOutcome(task(newJob("after-garbage"), goodStage(), TinyLlama.block(1)));
+        ShardEvent next = runToOutcome(task(newJob("after-garbage"), goodStage(), shard(1)));
         assertTrue(next.hasDone(), "the consumer goes on after a poisoned message: " + next);
     }
 
     @Test
     void anUnknownMethodIsDeadLetteredNamingTheKnownOnes() {
         StageSpec bad = goodStage().toBuilder().setMethod("no-such-method").build();
-        StageTask t = task(newJob("unknown-method"), bad, TinyLlama.block(0));
+        StageTask t = task(newJob("unknown-method"), bad, shard(0));
         ShardEvent e = runToOutcome(t);
         assertTrue(e.hasFailed() && e.getFailed().getDeadLettered(), e.toString());
         assertTrue(e.getFailed().getError().contains("unknown method 'no-such-method'") && e.getFailed().getError().contains(goodStage().getMethod()),
@@ -137,7 +153,7 @@ public abstract class TechniqueServiceContract {
     @Test
     void aTaskThatKeepsFailingIsRetriedThenDeadLettered() {
         long failedBefore = stats().failedAttempts.get();
-        ShardRef broken = TinyLlama.block(0).toBuilder().addTensors("blk.0.missing.weight").build();
+        ShardRef broken = shard(0).toBuilder().addTensors("blk.0.missing.weight").build();
         StageTask t = task(newJob("always-fails"), goodStage(), broken);
         ShardEvent e = runToOutcome(t);
         assertTrue(e.hasFailed(), e.toString());
@@ -154,7 +170,7 @@ public abstract class TechniqueServiceContract {
 
     @Test
     void aRedeliveredFinishedTaskIsRepublishedNotRecomputed() {
-        StageTask t = task(newJob("redelivered"), goodStage(), TinyLlama.block(1));
+        StageTask t = task(newJob("redelivered"), goodStage(), shard(1));
         ShardEvent first = runToOutcome(t);
         assertTrue(first.hasDone(), first.toString());
         long computed = stats().computed.get();
