@@ -7,11 +7,22 @@ package io.shardwise.core.runtime;
  */
 public sealed interface Kernels permits VectorKernels, ScalarKernels {
 
-    /** {@code c[r][o] = sum_i a[r][i] * wt[i][o]}: a is rows x in, wt (a weight stored transposed) in x out, c rows x out. */
-    void matmul(float[] a, int rows, int in, float[] wt, int out, float[] c);
+    /**
+     * {@code c[cOff + r*ldc + j] = sum_i a[aOff + r*lda + i] * b[bOff + i*ldb + j]} for r < rows, i < k, j < n:
+     * linear layers (b = a weight stored transposed) and attention scores (b = keys stored transposed).
+     */
+    void gemm(float[] a, int aOff, int lda, int rows, int k, float[] b, int bOff, int ldb, int n, float[] c, int cOff, int ldc);
 
-    /** {@code out[s] = scale * sum_d q[qOff + d] * kt[ktOff + d * stride + s]} for s in [0, n): attention scores against transposed keys. */
-    void scoresT(float[] q, int qOff, int hs, float[] kt, int ktOff, int stride, int n, float scale, float[] out);
+    /** {@code c[r][o] = sum_i a[r][i] * wt[i][o]}: a is rows x in, wt (a weight stored transposed) in x out, c rows x out. */
+    default void matmul(float[] a, int rows, int in, float[] wt, int out, float[] c) {
+        gemm(a, 0, in, rows, in, wt, 0, out, out, c, 0, out);
+    }
+
+    /**
+     * Attention output against transposed values: {@code out[outOff + r*ldo + d] = sum_s p[r*ldp + s] * vt[vtOff + d*ldv + s]}
+     * for r < rows, d < hs, s < n.
+     */
+    void weightedSumT(float[] p, int ldp, int rows, int n, float[] vt, int vtOff, int ldv, int hs, float[] out, int outOff, int ldo);
 
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 

@@ -72,7 +72,11 @@ public final class LlamaRuntime {
 
     /** One sequence: KV cache (keys and values transposed, [kv head][head dim][position]) and work buffers. */
     public final class Session {
+        private static final int TILE = 4;
         private final int capacity;
+        /** Row length of the cache and score rows: capacity padded so attention runs whole vectors. */
+        private final int stride;
+        private final float[] rowSums = new float[TILE];
         private final float[][] keys, values;
         private final float[] ropeCos, ropeSin;
         private final float[] scores;
@@ -84,9 +88,10 @@ public final class LlamaRuntime {
             LlamaConfig c = w.config;
             if (capacity <= 0) throw new IllegalArgumentException("session capacity must be positive, got " + capacity);
             this.capacity = capacity;
-            this.keys = new float[c.nLayers()][c.kvDim() * capacity];
-            this.values = new float[c.nLayers()][c.kvDim() * capacity];
-            this.scores = new float[capacity];
+            this.stride = LlamaWeights.roundUp(capacity);
+            this.keys = new float[c.nLayers()][c.kvDim() * stride];
+            this.values = new float[c.nLayers()][c.kvDim() * stride];
+            this.scores = new float[TILE * stride];
             int half = c.headSize() / 2;
             this.ropeCos = new float[capacity * half];
             this.ropeSin = new float[capacity * half];
@@ -152,8 +157,8 @@ public final class LlamaRuntime {
             for (int t = 0; t < T; t++) {
                 int pos = position + t;
                 for (int j = 0; j < kvDim; j++) {
-                    kc[j * capacity + pos] = kk[t * kvDim + j];
-                    vc[j * capacity + pos] = vv[t * kvDim + j];
+                    kc[j * stride + pos] = kk[t * kvDim + j];
+                    vc[j * stride + pos] = vv[t * kvDim + j];
                 }
             }
             attention(l, T);
@@ -167,21 +172,31 @@ public final class LlamaRuntime {
             for (int i = 0; i < T * dim; i++) x[i] += xb2[i];
         }
 
-        /** Causal attention of the T new positions over the cache, head by head (GQA: query heads share kv heads). */
+        /**
+         * Causal attention of the T new positions over the cache, for each head a tile of up to 4
+         * positions at a time (GQA: query heads share kv heads). Scores run to a whole vector past
+         * each row's last position; those entries are set to -inf, so they weigh exactly zero.
+         */
         private void attention(int l, int T) {
             LlamaConfig c = w.config;
             int hs = c.headSize(), dim = c.dim(), group = c.nHeads() / c.nKvHeads();
-            float scale = (float) (1.0 / Math.sqrt(hs));
             float[] kc = keys[l], vc = values[l];
-            for (int t = 0; t < T; t++) {
-                int n = position + t + 1;
-                for (int h = 0; h < c.nHeads(); h++) {
-                    int kvBase = (h / group) * hs * capacity;
-                    k.scoresT(q, t * dim + h * hs, hs, kc, kvBase, capacity, n, scale, scores);
-                    float max = k.max(scores, 0, n);
-                    float inv = 1f / k.expInPlace(scores, 0, n, max);
-                    for (int d = 0; d < hs; d++) {
-                        att[t * dim + h * hs + d] = k.dot(scores, 0, vc, kvBase + d * capacity, n) * inv;
+            for (int h = 0; h < c.nHeads(); h++) {
+                int kvBase = (h / group) * hs * stride;
+                for (int t0 = 0; t0 < T; t0 += TILE) {
+                    int rows = Math.min(TILE, T - t0);
+                    int span = LlamaWeights.roundUp(position + t0 + rows);
+                    k.gemm(q, t0 * dim + h * hs, dim, rows, hs, kc, kvBase, stride, span, scores, 0, stride);
+                    for (int r = 0; r < rows; r++) {
+                        int n = position + t0 + r + 1;
+                        java.util.Arrays.fill(scores, r * stride + n, r * stride + span, Float.NEGATIVE_INFINITY);
+                        rowSums[r] = k.expInPlace(scores, r * stride, span, k.max(scores, r * stride, span));
+                    }
+                    int out = t0 * dim + h * hs;
+                    k.weightedSumT(scores, stride, rows, span, vc, kvBase, stride, hs, att, out, dim);
+                    for (int r = 0; r < rows; r++) {
+                        float inv = 1f / rowSums[r];
+                        for (int d = 0; d < hs; d++) att[out + r * dim + d] *= inv;
                     }
                 }
             }
@@ -191,10 +206,12 @@ public final class LlamaRuntime {
         private void rope(int T) {
             LlamaConfig c = w.config;
             int dim = c.dim(), kvDim = c.kvDim(), hs = c.headSize(), half = hs / 2;
+            float scale = (float) (1.0 / Math.sqrt(hs)); // run.c divides scores by sqrt(head_size); folded into q once
             for (int t = 0; t < T; t++) {
                 int base = (position + t) * half;
                 rotate(q, t * dim, dim, hs, base, half);
                 rotate(kk, t * kvDim, kvDim, hs, base, half);
+                for (int i = t * dim; i < (t + 1) * dim; i++) q[i] *= scale;
             }
         }
 

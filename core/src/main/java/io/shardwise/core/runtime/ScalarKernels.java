@@ -8,22 +8,20 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void matmul(float[] a, int rows, int in, float[] wt, int out, float[] c) {
+    public void gemm(float[] a, int aOff, int lda, int rows, int k, float[] b, int bOff, int ldb, int n, float[] c, int cOff, int ldc) {
         for (int r = 0; r < rows; r++) {
-            for (int o = 0; o < out; o++) {
+            for (int j = 0; j < n; j++) {
                 float acc = 0f;
-                for (int i = 0; i < in; i++) acc += a[r * in + i] * wt[i * out + o];
-                c[r * out + o] = acc;
+                for (int i = 0; i < k; i++) acc += a[aOff + r * lda + i] * b[bOff + i * ldb + j];
+                c[cOff + r * ldc + j] = acc;
             }
         }
     }
 
     @Override
-    public void scoresT(float[] q, int qOff, int hs, float[] kt, int ktOff, int stride, int n, float scale, float[] out) {
-        for (int s = 0; s < n; s++) {
-            float acc = 0f;
-            for (int d = 0; d < hs; d++) acc += q[qOff + d] * kt[ktOff + d * stride + s];
-            out[s] = acc * scale;
+    public void weightedSumT(float[] p, int ldp, int rows, int n, float[] vt, int vtOff, int ldv, int hs, float[] out, int outOff, int ldo) {
+        for (int r = 0; r < rows; r++) {
+            for (int d = 0; d < hs; d++) out[outOff + r * ldo + d] = dot(p, r * ldp, vt, vtOff + d * ldv, n);
         }
     }
 

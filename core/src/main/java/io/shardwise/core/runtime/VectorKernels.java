@@ -17,17 +17,18 @@ public final class VectorKernels implements Kernels {
     }
 
     @Override
-    public void matmul(float[] a, int rows, int in, float[] wt, int out, float[] c) {
-        int ob = S.loopBound(out);
+    public void gemm(float[] a, int aOff, int lda, int rows, int k, float[] b, int bOff, int ldb, int n, float[] c, int cOff, int ldc) {
+        int nb = S.loopBound(n);
         int r = 0;
         for (; r + 4 <= rows; r += 4) {
-            int a0 = r * in, a1 = a0 + in, a2 = a1 + in, a3 = a2 + in;
-            int o = 0;
-            // 4 rows x 2 vectors of outputs: each weight load feeds four FMAs
-            for (; o + 2 * L <= ob; o += 2 * L) {
+            int a0 = aOff + r * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+            int c0 = cOff + r * ldc;
+            int j = 0;
+            // 4 rows x 2 vectors of outputs: each load of b feeds four FMAs
+            for (; j + 2 * L <= nb; j += 2 * L) {
                 FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-                for (int i = 0, w = o; i < in; i++, w += out) {
-                    FloatVector w0 = FloatVector.fromArray(S, wt, w), w1 = FloatVector.fromArray(S, wt, w + L);
+                for (int i = 0, w = bOff + j; i < k; i++, w += ldb) {
+                    FloatVector w0 = FloatVector.fromArray(S, b, w), w1 = FloatVector.fromArray(S, b, w + L);
                     FloatVector x0 = FloatVector.broadcast(S, a[a0 + i]), x1 = FloatVector.broadcast(S, a[a1 + i]);
                     FloatVector x2 = FloatVector.broadcast(S, a[a2 + i]), x3 = FloatVector.broadcast(S, a[a3 + i]);
                     c00 = w0.fma(x0, c00); c01 = w1.fma(x0, c01);
@@ -35,62 +36,97 @@ public final class VectorKernels implements Kernels {
                     c20 = w0.fma(x2, c20); c21 = w1.fma(x2, c21);
                     c30 = w0.fma(x3, c30); c31 = w1.fma(x3, c31);
                 }
-                int c0 = r * out + o;
-                c00.intoArray(c, c0); c01.intoArray(c, c0 + L);
-                c10.intoArray(c, c0 + out); c11.intoArray(c, c0 + out + L);
-                c20.intoArray(c, c0 + 2 * out); c21.intoArray(c, c0 + 2 * out + L);
-                c30.intoArray(c, c0 + 3 * out); c31.intoArray(c, c0 + 3 * out + L);
+                int o = c0 + j;
+                c00.intoArray(c, o); c01.intoArray(c, o + L);
+                c10.intoArray(c, o + ldc); c11.intoArray(c, o + ldc + L);
+                c20.intoArray(c, o + 2 * ldc); c21.intoArray(c, o + 2 * ldc + L);
+                c30.intoArray(c, o + 3 * ldc); c31.intoArray(c, o + 3 * ldc + L);
             }
-            for (; o < ob; o += L) {
-                FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
-                for (int i = 0, w = o; i < in; i++, w += out) {
-                    FloatVector w0 = FloatVector.fromArray(S, wt, w);
-                    c0 = w0.fma(FloatVector.broadcast(S, a[a0 + i]), c0);
-                    c1 = w0.fma(FloatVector.broadcast(S, a[a1 + i]), c1);
-                    c2 = w0.fma(FloatVector.broadcast(S, a[a2 + i]), c2);
-                    c3 = w0.fma(FloatVector.broadcast(S, a[a3 + i]), c3);
+            for (; j < nb; j += L) {
+                FloatVector x0 = FloatVector.zero(S), x1 = x0, x2 = x0, x3 = x0;
+                for (int i = 0, w = bOff + j; i < k; i++, w += ldb) {
+                    FloatVector w0 = FloatVector.fromArray(S, b, w);
+                    x0 = w0.fma(FloatVector.broadcast(S, a[a0 + i]), x0);
+                    x1 = w0.fma(FloatVector.broadcast(S, a[a1 + i]), x1);
+                    x2 = w0.fma(FloatVector.broadcast(S, a[a2 + i]), x2);
+                    x3 = w0.fma(FloatVector.broadcast(S, a[a3 + i]), x3);
                 }
-                c0.intoArray(c, r * out + o);
-                c1.intoArray(c, (r + 1) * out + o);
-                c2.intoArray(c, (r + 2) * out + o);
-                c3.intoArray(c, (r + 3) * out + o);
+                x0.intoArray(c, c0 + j);
+                x1.intoArray(c, c0 + ldc + j);
+                x2.intoArray(c, c0 + 2 * ldc + j);
+                x3.intoArray(c, c0 + 3 * ldc + j);
             }
-            for (int rr = r; rr < r + 4; rr++) scalarColumns(a, rr, in, wt, out, c, ob);
+            for (int rr = 0; rr < 4; rr++) scalarColumns(a, a0 + rr * lda, k, b, bOff, ldb, nb, n, c, c0 + rr * ldc);
         }
         for (; r < rows; r++) {
-            int a0 = r * in;
-            int o = 0;
-            for (; o < ob; o += L) {
-                FloatVector c0 = FloatVector.zero(S);
-                for (int i = 0, w = o; i < in; i++, w += out) c0 = FloatVector.fromArray(S, wt, w).fma(FloatVector.broadcast(S, a[a0 + i]), c0);
-                c0.intoArray(c, r * out + o);
+            int a0 = aOff + r * lda, c0 = cOff + r * ldc;
+            for (int j = 0; j < nb; j += L) {
+                FloatVector x0 = FloatVector.zero(S);
+                for (int i = 0, w = bOff + j; i < k; i++, w += ldb) x0 = FloatVector.fromArray(S, b, w).fma(FloatVector.broadcast(S, a[a0 + i]), x0);
+                x0.intoArray(c, c0 + j);
             }
-            scalarColumns(a, r, in, wt, out, c, ob);
+            scalarColumns(a, a0, k, b, bOff, ldb, nb, n, c, c0);
         }
     }
 
-    private static void scalarColumns(float[] a, int r, int in, float[] wt, int out, float[] c, int from) {
-        for (int o = from; o < out; o++) {
+    /** Output columns [from, n) of one row, for widths that are not a whole vector. */
+    private static void scalarColumns(float[] a, int a0, int k, float[] b, int bOff, int ldb, int from, int n, float[] c, int c0) {
+        for (int j = from; j < n; j++) {
             float acc = 0f;
-            for (int i = 0; i < in; i++) acc += a[r * in + i] * wt[i * out + o];
-            c[r * out + o] = acc;
+            for (int i = 0; i < k; i++) acc += a[a0 + i] * b[bOff + i * ldb + j];
+            c[c0 + j] = acc;
         }
     }
 
     @Override
-    public void scoresT(float[] q, int qOff, int hs, float[] kt, int ktOff, int stride, int n, float scale, float[] out) {
+    public void weightedSumT(float[] p, int ldp, int rows, int n, float[] vt, int vtOff, int ldv, int hs, float[] out, int outOff, int ldo) {
         int nb = S.loopBound(n);
-        int s = 0;
-        for (; s < nb; s += L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int d = 0; d < hs; d++) acc = FloatVector.fromArray(S, kt, ktOff + d * stride + s).fma(FloatVector.broadcast(S, q[qOff + d]), acc);
-            acc.mul(scale).intoArray(out, s);
+        int r = 0;
+        if (hs % 4 == 0) {
+            // 4 rows x 4 value dims per pass: each load of p or v feeds four FMAs
+            for (; r + 4 <= rows; r += 4) {
+                int p0 = r * ldp, p1 = p0 + ldp, p2 = p1 + ldp, p3 = p2 + ldp;
+                for (int d = 0; d < hs; d += 4) {
+                    int v0 = vtOff + d * ldv, v1 = v0 + ldv, v2 = v1 + ldv, v3 = v2 + ldv;
+                    FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                    FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+                    for (int s = 0; s < nb; s += L) {
+                        FloatVector x0 = FloatVector.fromArray(S, p, p0 + s), x1 = FloatVector.fromArray(S, p, p1 + s);
+                        FloatVector x2 = FloatVector.fromArray(S, p, p2 + s), x3 = FloatVector.fromArray(S, p, p3 + s);
+                        FloatVector w = FloatVector.fromArray(S, vt, v0 + s);
+                        a00 = x0.fma(w, a00); a10 = x1.fma(w, a10); a20 = x2.fma(w, a20); a30 = x3.fma(w, a30);
+                        w = FloatVector.fromArray(S, vt, v1 + s);
+                        a01 = x0.fma(w, a01); a11 = x1.fma(w, a11); a21 = x2.fma(w, a21); a31 = x3.fma(w, a31);
+                        w = FloatVector.fromArray(S, vt, v2 + s);
+                        a02 = x0.fma(w, a02); a12 = x1.fma(w, a12); a22 = x2.fma(w, a22); a32 = x3.fma(w, a32);
+                        w = FloatVector.fromArray(S, vt, v3 + s);
+                        a03 = x0.fma(w, a03); a13 = x1.fma(w, a13); a23 = x2.fma(w, a23); a33 = x3.fma(w, a33);
+                    }
+                    int o = outOff + r * ldo + d;
+                    out[o] = finish(a00, p, p0, vt, v0, nb, n); out[o + 1] = finish(a01, p, p0, vt, v1, nb, n);
+                    out[o + 2] = finish(a02, p, p0, vt, v2, nb, n); out[o + 3] = finish(a03, p, p0, vt, v3, nb, n);
+                    o += ldo;
+                    out[o] = finish(a10, p, p1, vt, v0, nb, n); out[o + 1] = finish(a11, p, p1, vt, v1, nb, n);
+                    out[o + 2] = finish(a12, p, p1, vt, v2, nb, n); out[o + 3] = finish(a13, p, p1, vt, v3, nb, n);
+                    o += ldo;
+                    out[o] = finish(a20, p, p2, vt, v0, nb, n); out[o + 1] = finish(a21, p, p2, vt, v1, nb, n);
+                    out[o + 2] = finish(a22, p, p2, vt, v2, nb, n); out[o + 3] = finish(a23, p, p2, vt, v3, nb, n);
+                    o += ldo;
+                    out[o] = finish(a30, p, p3, vt, v0, nb, n); out[o + 1] = finish(a31, p, p3, vt, v1, nb, n);
+                    out[o + 2] = finish(a32, p, p3, vt, v2, nb, n); out[o + 3] = finish(a33, p, p3, vt, v3, nb, n);
+                }
+            }
         }
-        for (; s < n; s++) {
-            float acc = 0f;
-            for (int d = 0; d < hs; d++) acc += q[qOff + d] * kt[ktOff + d * stride + s];
-            out[s] = acc * scale;
+        for (; r < rows; r++) {
+            for (int d = 0; d < hs; d++) out[outOff + r * ldo + d] = dot(p, r * ldp, vt, vtOff + d * ldv, n);
         }
+    }
+
+    /** A dot product's vector accumulator reduced, plus its scalar tail [from, n). */
+    private static float finish(FloatVector acc, float[] p, int pOff, float[] v, int vOff, int from, int n) {
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (int s = from; s < n; s++) sum += p[pOff + s] * v[vOff + s];
+        return sum;
     }
 
     @Override
