@@ -22,7 +22,10 @@ import org.jboss.logging.Logger;
 import java.util.List;
 import java.util.UUID;
 
-/** The public gRPC API: a thin adapter over {@link JobIntake} and {@link JobCoordinator}. */
+/**
+ * The public gRPC API: a thin adapter over {@link JobIntake} and {@link JobCoordinator}. Every method
+ * is @Blocking: they may wait for the startup replay or the coordinator's lock, never on the event loop.
+ */
 @GrpcService
 public class CompressionGrpcService extends CompressionServiceGrpc.CompressionServiceImplBase {
     private static final Logger LOG = Logger.getLogger(CompressionGrpcService.class);
@@ -54,6 +57,7 @@ public class CompressionGrpcService extends CompressionServiceGrpc.CompressionSe
     }
 
     @Override
+    @Blocking
     public void getJob(GetJobRequest req, StreamObserver<Job> out) {
         if (!ready(out)) return;
         var job = runtime.coordinator().job(req.getJobId());
@@ -66,6 +70,7 @@ public class CompressionGrpcService extends CompressionServiceGrpc.CompressionSe
     }
 
     @Override
+    @Blocking
     public void listJobs(ListJobsRequest req, StreamObserver<ListJobsResponse> out) {
         if (!ready(out)) return;
         if (req.getPageSize() < 0) {
@@ -92,6 +97,7 @@ public class CompressionGrpcService extends CompressionServiceGrpc.CompressionSe
     }
 
     @Override
+    @Blocking
     public void watchJob(WatchJobRequest req, StreamObserver<JobEvent> out) {
         if (!ready(out)) return;
         ServerCallStreamObserver<JobEvent> call = (ServerCallStreamObserver<JobEvent>) out;
@@ -131,6 +137,7 @@ public class CompressionGrpcService extends CompressionServiceGrpc.CompressionSe
     }
 
     @Override
+    @Blocking
     public void listTechniques(ListTechniquesRequest req, StreamObserver<ListTechniquesResponse> out) {
         out.onNext(ListTechniquesResponse.newBuilder().addAllServices(runtime.capabilities().all()).build());
         out.onCompleted();
