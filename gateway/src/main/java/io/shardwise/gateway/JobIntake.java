@@ -72,7 +72,8 @@ public final class JobIntake {
                 model = ModelFiles.open(modelFile, arena);
             } catch (ModelFormatException e) {
                 throw new JobRejected(Status.Code.FAILED_PRECONDITION, "model_uri: " + e.getMessage());
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
+                // a corrupt file can also trip a reader's own checks (bounds, sizes): still the file's fault
                 throw new JobRejected(Status.Code.FAILED_PRECONDITION, "model_uri: " + modelFile + " cannot be read: " + e.getMessage());
             }
             Map<String, Long> sizes = new LinkedHashMap<>();

@@ -7,6 +7,9 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -255,9 +258,22 @@ class CompressionGrpcServiceTest {
     }
 
     @Test
-    void healthIsServing() {
+    void healthIsServingAndReflectionListsTheApi() throws Exception {
         HealthCheckResponse r = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance());
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, r.getStatus());
+
+        List<String> services = new CopyOnWriteArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        var requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<ServerReflectionResponse>() {
+            public void onNext(ServerReflectionResponse v) { v.getListServicesResponse().getServiceList().forEach(x -> services.add(x.getName())); }
+            public void onError(Throwable t) { done.countDown(); }
+            public void onCompleted() { done.countDown(); }
+        });
+        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("*").build());
+        requests.onCompleted();
+        assertTrue(done.await(30, TimeUnit.SECONDS));
+        assertTrue(services.contains("shardwise.v1.CompressionService"), services.toString());
+        assertTrue(services.contains("grpc.health.v1.Health"), services.toString());
     }
 
     List<StageTask> tasks(Topics topic, String jobId) {
