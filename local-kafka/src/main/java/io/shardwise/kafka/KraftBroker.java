@@ -114,7 +114,7 @@ public final class KraftBroker implements AutoCloseable {
 
     private static void format(KafkaConfig config, Path dataDir) {
         Formatter formatter = new Formatter()
-                .setClusterId(Uuid.randomUuid().toString())
+                .setClusterId(existingClusterId(dataDir).orElseGet(() -> Uuid.randomUuid().toString()))
                 .setNodeId(config.nodeId())
                 .setIgnoreFormatted(true) // a restarted local stack keeps its topics
                 .setControllerListenerName("CONTROLLER")
@@ -127,6 +127,19 @@ public final class KraftBroker implements AutoCloseable {
         } catch (Exception e) {
             throw new IllegalStateException("formatting Kafka storage in " + dataDir + " failed: " + e.getMessage(), e);
         }
+    }
+
+    /** A restarted broker keeps its directory's cluster id (the formatter refuses a different one). */
+    private static java.util.Optional<String> existingClusterId(Path dataDir) {
+        Path meta = dataDir.resolve("logs").resolve("meta.properties");
+        if (!Files.exists(meta)) return java.util.Optional.empty();
+        Properties p = new Properties();
+        try (var in = Files.newInputStream(meta)) {
+            p.load(in);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + meta, e);
+        }
+        return java.util.Optional.ofNullable(p.getProperty("cluster.id"));
     }
 
     private static int freePort() throws IOException {
@@ -173,6 +186,8 @@ public final class KraftBroker implements AutoCloseable {
      * {@code KAFKA_READY <host:port>} on stdout when it accepts clients; stops cleanly on SIGTERM.
      */
     public static void main(String[] args) throws InterruptedException {
+        // the broker's INFO chatter would bury a launcher's log; -Dorg.slf4j.simpleLogger.defaultLogLevel=info brings it back
+        if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         Path dir = null;
         int port = 0;
         String topics = "";

@@ -39,6 +39,9 @@ class KraftBrokerTest {
             assertEquals(List.of("job-2=world"), read(broker.bootstrapServers(), "auto.created", 1));
             assertEquals(KraftBroker.DEFAULT_PARTITIONS, TopicAdmin.partitions(broker.bootstrapServers(), "auto.created"));
         }
+        try (KraftBroker again = KraftBroker.start(dir, 0)) { // a restarted local stack keeps its cluster id and topics
+            assertEquals(3, TopicAdmin.partitions(again.bootstrapServers(), "demo.tasks"));
+        }
     }
 
     @Test
