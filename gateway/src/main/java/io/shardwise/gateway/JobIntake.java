@@ -112,6 +112,8 @@ public final class JobIntake {
             if (spec == null) throw new JobRejected(Status.Code.INVALID_ARGUMENT, field + ": unknown parameter of "
                     + stage.method() + " (known: " + String.join(", ", specs.keySet()) + ")");
             checkValue(field, e.getValue(), spec);
+            // a parameter naming a file (e.g. kd's dataset) is read by a service: same roots as the model
+            if (e.getValue().startsWith("file:") || e.getValue().startsWith("/")) roots.resolve(e.getValue(), field);
         }
         for (ParamSpec p : specs.values()) {
             if (p.getRequired() && p.getDefaultValue().isEmpty() && !stage.params().containsKey(p.getName())) {

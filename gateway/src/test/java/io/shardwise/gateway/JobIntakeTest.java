@@ -8,6 +8,7 @@ import io.shardwise.proto.v1.ParamSpec;
 import io.shardwise.proto.v1.StageKind;
 import io.shardwise.proto.v1.SubmitJobRequest;
 import io.shardwise.proto.v1.Technique;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -66,6 +67,28 @@ class JobIntakeTest {
     }
 
     @Test
+    void stories260KIsImportedAndPlannedAsSevenShards() throws Exception {
+        String shared = System.getProperty("shardwise.shared");
+        Path dir = shared == null ? null : Path.of(shared, "data", "stories260K");
+        if (dir == null || !Files.isRegularFile(dir.resolve("stories260K.bin"))) {
+            System.out.println("SKIP stories260KIsImportedAndPlannedAsSevenShards: no ../shared/data/stories260K (shardwise.shared=" + shared + ")");
+            Assumptions.abort("shared data absent");
+        }
+        JobIntake real = new JobIntake(caps, new ModelRoots(List.of(dir)), store, tmp.resolve("out"), 0);
+        SubmitPlan p = real.prepare("job-s", SubmitJobRequest.newBuilder().setModelUri("stories260K.bin")
+                .setRecipeYaml("stages:\n  - prune: { method: magnitude, sparsity: 0.5 }\n").build());
+        assertEquals(List.of("embed", "block.0", "block.1", "block.2", "block.3", "block.4", "head"),
+                p.stagePlans().getFirst().getShardsList().stream().map(s -> s.getShardId()).toList());
+        // dim 64, hidden 172, kv dim 32: a block is 2 norms + wq, wo (64x64) + wk, wv (64x32) + w1, w2, w3 (64x172) floats
+        long block = 4L * (2 * 64 + 2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 172);
+        assertEquals(2 * block, p.stagePlans().getFirst().getPeakBytes());
+        var m = store.manifest(p.sourceManifest());
+        assertEquals(5, m.getConfig().getNLayers());
+        assertEquals(512, m.getConfig().getVocabSize());
+        assertTrue(m.getConfig().getTiedEmbeddings());
+    }
+
+    @Test
     void memoryPlanRefusesAShardTheServiceCannotHold() {
         caps.put(Capabilities.newBuilder().setService("distiller").setKind(StageKind.DISTILL).setMemoryBytes(20_000)
                 .addTechniques(Technique.newBuilder().setMethod("kd").setWholeModel(true)).build());
@@ -97,6 +120,18 @@ class JobIntakeTest {
         Files.writeString(models.resolve("eval.txt"), "x");
         // a file under a root is accepted
         assertFalse(prepare("stages:\n  - prune: { method: magnitude }\nevaluate: { suites: ['file:" + models.resolve("eval.txt") + "'] }\n").sourceManifest().isEmpty());
+    }
+
+    @Test
+    void fileParameterOutsideTheRootsIsRefused() throws Exception {
+        caps.put(Capabilities.newBuilder().setService("distiller").setKind(StageKind.DISTILL)
+                .addTechniques(Technique.newBuilder().setMethod("kd").setWholeModel(true).addParams(ParamSpec.newBuilder().setName("dataset"))).build());
+        Path text = Files.writeString(tmp.resolve("train.txt"), "x");
+        JobRejected e = refused("stages:\n  - distill: { method: kd, dataset: '" + text + "' }\n");
+        assertEquals(Status.Code.PERMISSION_DENIED, e.code());
+        assertTrue(e.getMessage().startsWith("recipe_yaml: stages[0].distill.dataset: "), e.getMessage());
+        Files.writeString(models.resolve("train.txt"), "x");
+        assertEquals(1, prepare("stages:\n  - distill: { method: kd, dataset: 'file:" + models.resolve("train.txt") + "' }\n").stagePlans().size());
     }
 
     @Test
