@@ -274,6 +274,9 @@ public final class JobCoordinator {
     }
 
     private void fail(JobRecord job, String error, List<Outbound> out) {
+        // the services skip the failed job's remaining tasks, as for a cancelled one; other jobs go on
+        out.add(new Outbound(Topics.CONTROL, job.jobId, JobControl.newBuilder().setJobId(job.jobId).setCancelled(true)
+                .setReason("job failed: " + error).build()));
         emit(job, JobEvent.newBuilder().setFinished(JobFinished.newBuilder().setState(JobState.FAILED).setError(error)), out);
         LOG.errorf("job %s: failed: %s", job.jobId, error);
     }

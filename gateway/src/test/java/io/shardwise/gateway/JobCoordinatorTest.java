@@ -168,6 +168,8 @@ class JobCoordinatorTest {
         List<Outbound> out = run(fx.coordinator.onShardEvent(retrying.toBuilder()
                 .setFailed(ShardFailed.newBuilder().setError("java.lang.OutOfMemoryError: boom").setAttempts(3).setDeadLettered(true)).build()));
         assertTrue(events(out).getFirst().hasFinished());
+        JobControl stop = (JobControl) out.stream().filter(o -> o.topic() == Topics.CONTROL).findFirst().orElseThrow().message();
+        assertTrue(stop.getCancelled(), "the services drop the failed job's other tasks");
         Job j = fx.coordinator.job("job-f").orElseThrow();
         assertEquals(JobState.FAILED, j.getState());
         assertEquals("stage 0 (prune) shard block.1 failed after 3 attempts: java.lang.OutOfMemoryError: boom", j.getError());
