@@ -91,6 +91,33 @@ public final class Tokenizer {
         return id == null ? -1 : id;
     }
 
+    /** Vocabularies up to this size memoize pairs in a dense table (4 MiB at most), larger ones in a map. */
+    private static final int DENSE_PAIRS_MAX_VOCAB = 1024;
+
+    /** Merged ids of (left, right) pairs, looked up once per encode call: -1 = no merge, -2 = not looked up yet. */
+    private final class PairCache {
+        private final int[] dense;
+        private final Map<Long, Integer> sparse;
+
+        PairCache() {
+            int v = vocab.size();
+            dense = v <= DENSE_PAIRS_MAX_VOCAB ? new int[v * v] : null;
+            if (dense != null) Arrays.fill(dense, -2);
+            sparse = dense == null ? new HashMap<>() : null;
+        }
+
+        int merged(int left, int right) {
+            if (dense == null) return mergedId(sparse, left, right);
+            int k = left * vocab.size() + right;
+            int m = dense[k];
+            if (m == -2) {
+                Integer id = ids.get(vocab.tokens().get(left) + vocab.tokens().get(right));
+                dense[k] = m = id == null ? -1 : id;
+            }
+            return m;
+        }
+    }
+
     private int mergedId(Map<Long, Integer> pairs, int left, int right) {
         long key = ((long) left << 32) | (right & 0xFFFFFFFFL);
         Integer cached = pairs.get(key);
@@ -113,7 +140,7 @@ public final class Tokenizer {
             prev[i] = i - 1;
         }
         float[] scores = vocab.scores();
-        Map<Long, Integer> pairs = new HashMap<>(); // (left id, right id) -> merged id or -1, per call so encode is thread-safe
+        PairCache pairs = new PairCache(); // per call, so encode is thread-safe
         // run.c keeps the first pair with score > best (plain float compare: -0.0 ties 0.0), so rank by score, then position
         PriorityQueue<Candidate> queue = new PriorityQueue<>(Math.max(1, n), (a, b) ->
                 a.score > b.score ? -1 : a.score < b.score ? 1 : Integer.compare(a.left, b.left));
@@ -137,8 +164,8 @@ public final class Tokenizer {
         return out;
     }
 
-    private void offer(PriorityQueue<Candidate> queue, Map<Long, Integer> pairs, int[] tok, int left, int right, float[] scores) {
-        int merged = mergedId(pairs, tok[left], tok[right]);
+    private void offer(PriorityQueue<Candidate> queue, PairCache pairs, int[] tok, int left, int right, float[] scores) {
+        int merged = pairs.merged(tok[left], tok[right]);
         if (merged >= 0 && scores[merged] > -1e10f) {
             queue.add(new Candidate(scores[merged], left, tok[left], right, tok[right], merged));
         }

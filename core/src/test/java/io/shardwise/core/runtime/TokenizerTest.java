@@ -24,6 +24,21 @@ class TokenizerTest {
         return new Tokenizer(new Vocabulary(tokens, scores, 8, 1, 2));
     }
 
+    /** The toy vocabulary padded past 1024 tokens, so merges are memoized in the map instead of the dense table. */
+    private static Tokenizer toyLarge() {
+        Vocabulary small = toy().vocabulary();
+        List<String> tokens = new java.util.ArrayList<>(small.tokens());
+        while (tokens.size() < 1100) tokens.add("<p" + tokens.size() + ">");
+        float[] scores = java.util.Arrays.copyOf(small.scores(), tokens.size());
+        for (int i = small.size(); i < scores.length; i++) scores[i] = -100;
+        return new Tokenizer(new Vocabulary(tokens, scores, 8, 1, 2));
+    }
+
+    @Test
+    void largeVocabulariesMergeTheSameWay() {
+        for (String text : new String[]{" abc", "abcabc ab a bc", "zé€ abc"}) assertArrayEquals(toy().encode(text), toyLarge().encode(text), text);
+    }
+
     private static int id(String s) {
         return 259 + List.of(" ", "a", "b", "c", "ab", " a", "bc", "abc", " ab", "é").indexOf(s);
     }
