@@ -59,7 +59,7 @@ public record ChainRun(Job job, List<JobEvent> events, Duration elapsed) {
 
     /** Scores from the event stream (what a watcher sees), in arrival order. */
     public List<ModelScored> scores() {
-        return events.stream().filter(JobEvent::hasScored).map(JobEvent::getScored).toList();
+        return events.stream().filter(JobEvent::hasScored).map(JobEvent::getScored).filter(JobFormat::shown).toList();
     }
 
     public Optional<ModelScored> score(int stageIndex, String metric, String dataset) {

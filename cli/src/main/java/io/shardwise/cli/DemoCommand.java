@@ -70,7 +70,7 @@ public final class DemoCommand implements Callable<Integer> {
             Consumer<JobEvent> sink = e -> {
                 String line = printer.line(e);
                 if (line != null) progress.println(line);
-                if (json && e.hasScored()) System.out.println(Json.scored(e.getScored())); // live, one per line
+                if (json && e.hasScored() && JobFormat.shown(e.getScored())) System.out.println(Json.scored(e.getScored())); // live, one per line
             };
             run = ChainRun.run(client, SubmitCommand.modelUri(modelFile.toString()), yaml, sink);
         }

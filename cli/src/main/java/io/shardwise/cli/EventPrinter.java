@@ -43,7 +43,7 @@ public final class EventPrinter {
                 for (String n : e.getStageCompleted().getNotesList()) b.append("\n    note: ").append(n);
                 yield b.toString();
             }
-            case SCORED -> "score: " + JobFormat.score(e.getScored());
+            case SCORED -> JobFormat.shown(e.getScored()) ? "score: " + JobFormat.score(e.getScored()) : null;
             case FINISHED -> String.format(Locale.ROOT, "job %s %s%s%s", e.getJobId(), JobFormat.stateName(e.getFinished().getState()),
                     e.getFinished().getError().isEmpty() ? "" : ": " + e.getFinished().getError(),
                     e.getFinished().getOutputPath().isEmpty() ? "" : ", wrote " + e.getFinished().getOutputPath());

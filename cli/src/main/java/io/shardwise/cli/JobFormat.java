@@ -42,7 +42,7 @@ public final class JobFormat {
             if (!s.getStatsMap().isEmpty()) b.append("         stats ").append(stats(s.getStatsMap())).append('\n');
             for (String n : s.getNotesList()) b.append("         note  ").append(n).append('\n');
         }
-        for (ModelScored sc : job.getScoresList()) b.append("score    ").append(score(sc)).append('\n');
+        for (ModelScored sc : job.getScoresList()) if (shown(sc)) b.append("score    ").append(score(sc)).append('\n');
         if (!job.getOutputPath().isEmpty()) b.append("output   ").append(job.getOutputPath()).append('\n');
         if (!job.getError().isEmpty()) b.append("error    ").append(job.getError()).append('\n');
         return b.toString();
@@ -53,6 +53,11 @@ public final class JobFormat {
         long done = job.getStagesList().stream().filter(StageStatus::getCompleted).count();
         return String.format(Locale.ROOT, "%-36s %-10s %d/%d stages  %s%s", job.getJobId(), stateName(job.getState()), done,
                 job.getStagesCount(), job.getModelUri(), job.getError().isEmpty() ? "" : "  error: " + job.getError());
+    }
+
+    /** Scores people read; {@code eval_done} is the evaluator's end-of-task marker for the coordinator. */
+    public static boolean shown(ModelScored s) {
+        return !s.getMetric().equals("eval_done");
     }
 
     public static String score(ModelScored s) {

@@ -131,6 +131,7 @@ public final class LocalStack implements AutoCloseable {
 
     private void startBroker() throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(java(), "-Xmx512m", "-Xms64m", "-XX:+UseSerialGC",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-cp", brokerClasspath(), KAFKA_MAIN, "--dir", options.runDir().resolve("kafka").toString(), "--port", "0"));
         StackProcess broker = launch("kafka", cmd);
         long deadline = System.nanoTime() + BROKER_TIMEOUT.toNanos();
@@ -174,7 +175,10 @@ public final class LocalStack implements AutoCloseable {
         layout.shared().ifPresent(sh -> props.put("shardwise.data-dir", sh.resolve("data").toString()));
         props.put("shardwise.instance", name);
         props.put("quarkus.http.port", Integer.toString(freePort()));
-        if (s == Service.GATEWAY) props.put("quarkus.grpc.server.port", Integer.toString(grpcPort));
+        if (s == Service.GATEWAY) {
+            props.put("shardwise.grpc-port", Integer.toString(grpcPort));
+            props.put("quarkus.grpc.server.port", Integer.toString(grpcPort));
+        }
         props.put("quarkus.log.console.color", "false");
         props.putAll(options.properties());
         props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));

@@ -40,6 +40,7 @@ public final class ScoreTable {
     }
 
     public ScoreTable add(ModelScored s) {
+        if (!JobFormat.shown(s)) return this;
         int i = s.getStageIndex();
         Row row = rows.computeIfAbsent(i, k -> new Row(k, k < 0 ? "source" : stageName(k, s), method(k, s),
                 new LinkedHashMap<>(), new LinkedHashMap<>()));

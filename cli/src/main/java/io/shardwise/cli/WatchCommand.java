@@ -32,7 +32,7 @@ public final class WatchCommand implements Callable<Integer> {
             JobEvent last = client.watch(job, fromSeq, e -> {
                 String line = printer.line(e);
                 if (json) {
-                    if (e.hasScored()) System.out.println(Json.scored(e.getScored()));
+                    if (e.hasScored() && JobFormat.shown(e.getScored())) System.out.println(Json.scored(e.getScored()));
                 } else if (line != null) {
                     System.out.println("#" + e.getSeq() + " " + line);
                 }

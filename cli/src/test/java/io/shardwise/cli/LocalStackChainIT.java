@@ -127,7 +127,8 @@ class LocalStackChainIT {
     @Test
     @Order(2)
     void failingTaskFailsItsJobWhileAnotherJobSucceeds() throws Exception {
-        String bad = "stages:\n  - prune: { method: magnitude, pattern: \"3:7\" }\nevaluate: { suites: [] }\n";
+        // passes the gateway (pattern is free text) but every block shard throws in the pruner: N:M needs N < M
+        String bad = "stages:\n  - prune: { method: magnitude, pattern: \"4:2\" }\nevaluate: { suites: [] }\n";
         String good = "stages:\n  - quantize: { method: rtn, type: Q4_0 }\nevaluate: { suites: [] }\n";
         Job failing = client.submit(SubmitCommand.modelUri(model.toString()), bad);
         ChainRun ok = run(good);
@@ -137,6 +138,7 @@ class LocalStackChainIT {
         assertEquals(JobState.FAILED, j.getState(), JobFormat.job(j));
         assertFalse(j.getError().isEmpty(), "GetJob carries the error");
         System.out.println("failed job's error: " + j.getError());
+        assertTrue(j.getError().contains("N:M needs 1 <= N < M"), j.getError());
         assertEquals(j.getError(), failed.finished().getError());
     }
 
