@@ -175,6 +175,12 @@ public final class GgufFile {
         return dataOffset;
     }
 
+    /** Absolute byte offset of a tensor's data in the file, for readers that seek instead of mapping. */
+    public long fileOffset(String tensor) {
+        for (TensorInfo ti : infos) if (ti.name().equals(tensor)) return dataOffset + ti.offset();
+        throw new IllegalArgumentException(source + " has no tensor " + tensor);
+    }
+
     /** Metadata in file order. */
     public Map<String, GgufValue> metadata() {
         return metadata;

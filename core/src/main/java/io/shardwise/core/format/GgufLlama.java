@@ -27,6 +27,8 @@ import java.util.Map;
 public final class GgufLlama {
     static final String ARCH = "llama";
     static final char SPACE_MARK = '\u2581';
+    /** Far above real vocabularies (~256k); keeps a corrupt count from becoming a huge token list. */
+    static final long MAX_VOCAB = 1 << 24;
     static final int TOKEN_NORMAL = 1, TOKEN_UNKNOWN = 2, TOKEN_CONTROL = 3, TOKEN_BYTE = 6;
 
     private GgufLlama() {
@@ -222,6 +224,7 @@ public final class GgufLlama {
         if (tokens.count() != embeddingRows) {
             throw new ModelFormatException(src + ": GGUF tokenizer.ggml.tokens has " + tokens.count() + " tokens but " + TensorNames.TOKEN_EMBD + " has " + embeddingRows + " rows");
         }
+        if (tokens.count() > MAX_VOCAB) throw new ModelFormatException(src + ": GGUF tokenizer.ggml.tokens has " + tokens.count() + " tokens, more than " + MAX_VOCAB);
         int n = tokens.size();
         float[] scores = new float[n];
         if (f.has("tokenizer.ggml.scores")) {

@@ -144,7 +144,7 @@ class GgufBadInputTest {
             lastEnd = f.dataOffset() + f.tensorInfos().stream()
                     .mapToLong(ti -> ti.offset() + f.tensors().get(ti.name()).data().byteSize()).max().orElseThrow();
         }
-        for (int len = 0; len < full.length; len += len < 4096 ? 1 : 5) {
+        for (int len = 0; len < full.length; len += len < 2048 ? 1 : 31) {
             MemorySegment cut = MemorySegment.ofArray(Arrays.copyOf(full, len));
             if (len < lastEnd) {
                 int n = len;

@@ -107,6 +107,14 @@ class GgufWriterTest {
             assertEquals(-1, f.tensors().get("lazy").data().mismatch(f.tensors().get("t.Q8_0").data()));
             assertArrayEquals(new float[]{1, 2, 3}, f.tensors().get("odd").toFloats());
             assertTrue(f.tensors().get("odd").data().isMapped());
+            long at = f.fileOffset("t.Q4_0");
+            byte[] raw = Files.readAllBytes(p);
+            assertEquals(-1, java.lang.foreign.MemorySegment.ofArray(raw).asSlice(at, f.tensors().get("t.Q4_0").data().byteSize()).mismatch(f.tensors().get("t.Q4_0").data()));
+        }
+        // the model file gets the umask's mode like any new file, not a temp file's 0600
+        if (p.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            Path plain = Files.createFile(tmp.resolve("plain"));
+            assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(p));
         }
     }
 
