@@ -58,6 +58,6 @@ class DemoModelTest {
         Assumptions.assumeTrue(Boolean.getBoolean("shardwise.demo.full"), "full demo training skipped (set -Dshardwise.demo.full=true)");
         DemoModel d = DemoModel.ensure(cache, System.out::println);
         System.out.printf("demo: trained in %.1f s, held-out ppl %.4f, floor ppl %.4f%n", d.trainMillis() / 1e3, d.evalPpl(), d.floorPpl());
-        assertTrue(d.evalNll() > d.floorNll() && d.evalNll() < d.floorNll() + 0.15, d.evalNll() + " vs floor " + d.floorNll());
+        assertTrue(d.evalNll() > d.floorNll() && d.evalNll() < d.floorNll() + 0.06, d.evalNll() + " vs floor " + d.floorNll());
     }
 }

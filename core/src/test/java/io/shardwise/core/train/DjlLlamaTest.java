@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.runtime.LlamaRuntime;
 import io.shardwise.core.tensor.Tensor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -40,6 +41,22 @@ class DjlLlamaTest {
                 }
             }
             assertTrue(maxErr < 1e-4, "max |logit difference| " + maxErr);
+        }
+    }
+
+    /** Training and the project's runtime must agree: same logits on the same model. */
+    @Test
+    void logitsMatchTheProjectRuntime() {
+        LlamaConfig c = new LlamaConfig(32, 40, 2, 4, 1, 19, 12, 10000f, 1e-5f, true);
+        LlamaModel model = TinyModels.random(c, 9);
+        int[] seq = {1, 5, 3, 9, 10, 0, 2, 7, 18, 17, 4, 4};
+        try (NDManager base = NDManager.newBaseManager(); DjlLlama djl = DjlLlama.of(model, base, false);
+             NDManager step = base.newSubManager()) {
+            float[] got = djl.logits(step.create(seq, new Shape(1, seq.length))).toFloatArray();
+            LlamaRuntime.Logits want = new LlamaRuntime(model).newSession(seq.length).forward(seq, 0, seq.length);
+            double maxErr = 0;
+            for (int t = 0; t < seq.length; t++) for (int v = 0; v < 19; v++) maxErr = Math.max(maxErr, Math.abs(want.get(t, v) - got[t * 19 + v]));
+            assertTrue(maxErr < 1e-4, "max |logit difference| vs LlamaRuntime " + maxErr);
         }
     }
 
