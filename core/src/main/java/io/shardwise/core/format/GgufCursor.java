@@ -113,7 +113,9 @@ final class GgufCursor {
         switch (type) {
             case STRING -> {
                 for (long i = 0; i < count; i++) {
-                    long len = u64(field + "[" + i + "] length");
+                    if (remaining() < 8) throw error(field, "string " + i + " length: file is truncated at byte " + pos);
+                    long len = seg.get(U64, pos); // no per-element field names: vocabularies have 10^5 strings
+                    pos += 8;
                     if (len < 0 || len > remaining()) {
                         throw error(field, "string " + i + " length " + Long.toUnsignedString(len) + " runs past the end of the file (" + remaining() + " bytes left)");
                     }

@@ -138,13 +138,15 @@ class GgufBadInputTest {
         Path p = tmp.resolve("tiny.gguf");
         GgufLlama.write(TestModels.tiny(1, true), p, GgufLlama.WriteOptions.keepTypes("tiny"));
         byte[] full = Files.readAllBytes(p);
-        long lastEnd;
+        long lastEnd, dataStart;
         try (Arena arena = Arena.ofConfined()) {
             GgufFile f = GgufFile.read(p, arena);
+            dataStart = f.dataOffset();
             lastEnd = f.dataOffset() + f.tensorInfos().stream()
                     .mapToLong(ti -> ti.offset() + f.tensors().get(ti.name()).data().byteSize()).max().orElseThrow();
         }
-        for (int len = 0; len < full.length; len += len < 2048 ? 1 : 31) {
+        // every cut inside the header, then a sample of cuts inside the data
+        for (int len = 0; len < full.length; len += len <= dataStart ? 1 : 97) {
             MemorySegment cut = MemorySegment.ofArray(Arrays.copyOf(full, len));
             if (len < lastEnd) {
                 int n = len;
