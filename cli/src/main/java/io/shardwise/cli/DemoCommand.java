@@ -62,7 +62,9 @@ public final class DemoCommand implements Callable<Integer> {
         }
         LocalStack.Options options = LocalStack.Options.in(runDir).withModelRoots(modelRoots(layout, modelFile));
         Optional<Path> demoText = DemoModels.heldOutText();
-        if (demoText.isPresent()) options = options.withProperties(Map.of("shardwise.evaluator.datasets.demo", demoText.get().toString()));
+        if (demoText.isPresent()) {
+            options = options.withProperties(Map.of("shardwise.evaluator.datasets.demo", demoText.get().toString()), RepoLayout.Service.EVALUATOR);
+        }
         ChainRun run;
         try (LocalStack stack = LocalStack.start(layout, options, progress::println);
              JobClient client = JobClient.connect(stack.grpcAddress())) {

@@ -40,7 +40,7 @@ public final class LocalStack implements AutoCloseable {
      * {@code -D} properties for every service.
      */
     public record Options(Path runDir, Path blobRoot, List<Path> modelRoots, Path outputDir,
-                          Map<Service, Integer> instances, int grpcPort, Map<String, String> properties) {
+                          Map<Service, Integer> instances, int grpcPort, Map<Service, Map<String, String>> properties) {
         public static Options in(Path runDir) {
             return new Options(runDir, runDir.resolve("blobs"), List.of(), runDir.resolve("output"),
                     Map.of(), 0, Map.of());
@@ -61,10 +61,20 @@ public final class LocalStack implements AutoCloseable {
             return new Options(runDir, blobRoot, modelRoots, outputDir, instances, port, properties);
         }
 
-        public Options withProperties(Map<String, String> props) {
-            Map<String, String> m = new LinkedHashMap<>(properties);
-            m.putAll(props);
+        /** Extra {@code -D} properties for the JVMs of the given services. */
+        public Options withProperties(Map<String, String> props, Service... services) {
+            Map<Service, Map<String, String>> m = new EnumMap<>(Service.class);
+            m.putAll(properties);
+            for (Service s : services) {
+                Map<String, String> p = new LinkedHashMap<>(m.getOrDefault(s, Map.of()));
+                p.putAll(props);
+                m.put(s, p);
+            }
             return new Options(runDir, blobRoot, modelRoots, outputDir, instances, grpcPort, m);
+        }
+
+        public Map<String, String> properties(Service s) {
+            return properties.getOrDefault(s, Map.of());
         }
 
         public int instances(Service s) {
@@ -180,7 +190,7 @@ public final class LocalStack implements AutoCloseable {
             props.put("quarkus.grpc.server.port", Integer.toString(grpcPort));
         }
         props.put("quarkus.log.console.color", "false");
-        props.putAll(options.properties());
+        props.putAll(options.properties(s));
         props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.addAll(List.of("-jar", layout.quarkusJar(s).toString()));
         launch(name, cmd);

@@ -60,7 +60,7 @@ class LocalStackChainIT {
                 .withInstances(Service.QUANTIZER, 2)
                 // a killed instance's partitions move to the survivor after this, not Kafka's default 45 s
                 .withProperties(Map.of("mp.messaging.incoming.tasks.session.timeout.ms", "8000",
-                        "mp.messaging.incoming.tasks.heartbeat.interval.ms", "2000"));
+                        "mp.messaging.incoming.tasks.heartbeat.interval.ms", "2000"), Service.QUANTIZER, Service.PRUNER, Service.DISTILLER);
         stack = LocalStack.start(layout, options, line -> System.out.println("[stack] " + line));
         client = JobClient.connect(stack.grpcAddress());
         store = new ModelStore(new FileBlobStore(options.blobRoot()));
