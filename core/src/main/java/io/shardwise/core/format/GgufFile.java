@@ -10,6 +10,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -110,7 +111,7 @@ public final class GgufFile {
             try {
                 size = ti.type().byteSize(ti.shape());
             } catch (IllegalArgumentException | ArithmeticException e) {
-                throw c.error("tensor " + ti.name(), "shape " + java.util.Arrays.toString(ti.shape()) + " does not fit type " + ti.type() + ": " + e.getMessage());
+                throw c.error("tensor " + ti.name(), "shape " + Arrays.toString(ti.shape()) + " does not fit type " + ti.type() + ": " + e.getMessage());
             }
             if (dataBytes < 0 || ti.offset() > dataBytes || size > dataBytes - ti.offset()) {
                 throw c.error("tensor " + ti.name(), "data at offset " + ti.offset() + " + " + size + " bytes runs past the end of the file (data section has "
@@ -146,7 +147,9 @@ public final class GgufFile {
         long typeId = c.u32("tensor " + name + " type");
         GgmlType type = null;
         for (GgmlType t : GgmlType.values()) if (t.id == typeId) type = t;
-        if (type == null) throw c.error("tensor " + name + " type", "unknown ggml type id " + typeId);
+        if (type == null) {
+            throw c.error("tensor " + name + " type", "ggml type id " + typeId + " is unknown or not supported (supported: " + Arrays.toString(GgmlType.values()) + ")");
+        }
         long offset = c.u64("tensor " + name + " offset");
         if (offset < 0 || offset % alignment != 0) {
             throw c.error("tensor " + name + " offset", Long.toUnsignedString(offset) + " is not a multiple of the alignment " + alignment);
