@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 import java.util.concurrent.Callable;
 
 /** {@code shardwise list [--state S] [--page-size N] [--page-token T]}. */
-@Command(name = "list", description = "List jobs, newest first, optionally by state.")
+@Command(name = "list", description = "List jobs (paged), optionally by state.")
 public final class ListCommand implements Callable<Integer> {
     @Mixin
     ServerOption server;
