@@ -84,7 +84,7 @@ public class TaskConsumer {
         }
         String bad = ShardRunner.malformed(task);
         if (bad != null) {
-            poison(record, null, "malformed StageTask: " + bad);
+            poison(record, task.getJobId().isBlank() ? null : task, "malformed StageTask: " + bad); // tell the job when we know it
             return;
         }
         String where = "[job " + task.getJobId() + " stage " + task.getStage().getIndex() + " shard " + task.getShard().getShardId() + "] ";
@@ -113,7 +113,7 @@ public class TaskConsumer {
 
     private void runWithRetries(ConsumerRecord<String, byte[]> record, StageTask task, ShardTechnique technique, String where) {
         int attempts = Math.max(1, config.retry().attempts());
-        Exception last = null;
+        Throwable last = null;
         for (int attempt = 1; attempt <= attempts; attempt++) {
             if (cancelled.isCancelled(task.getJobId())) {
                 stats.skippedCancelled.incrementAndGet();
@@ -135,7 +135,7 @@ public class TaskConsumer {
                 stats.computed.incrementAndGet();
                 LOG.infof("%sdone in %d ms: %d tensors, stats %s", where, done.getDone().getMillis(), done.getDone().getTensorsCount(), done.getDone().getStatsMap());
                 return;
-            } catch (Exception e) {
+            } catch (Exception | LinkageError | VirtualMachineError e) { // e.g. OutOfMemoryError: report it, do not lose the task
                 last = e;
                 stats.failedAttempts.incrementAndGet();
                 LOG.warnf("%sattempt %d/%d failed: %s", where, attempt, attempts, describe(e));
