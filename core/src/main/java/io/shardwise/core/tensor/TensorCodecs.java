@@ -1,5 +1,6 @@
 package io.shardwise.core.tensor;
 
+import io.shardwise.core.quant.BF16Codec;
 import io.shardwise.core.quant.ChannelIntCodec;
 import io.shardwise.core.quant.F16Codec;
 import io.shardwise.core.quant.F32Codec;
@@ -18,6 +19,7 @@ public final class TensorCodecs {
             GgmlType.F16, new F16Codec(),
             GgmlType.Q8_0, new Q8_0Codec(),
             GgmlType.Q4_0, new Q4_0Codec(),
+            GgmlType.BF16, new BF16Codec(),
             ChannelIntType.I8_ASYM_CH, new ChannelIntCodec(ChannelIntType.I8_ASYM_CH),
             ChannelIntType.I4_ASYM_CH, new ChannelIntCodec(ChannelIntType.I4_ASYM_CH));
 
