@@ -85,6 +85,7 @@ public record DemoModel(Path model, Path tokenizer, Path trainText, Path evalTex
         Path dir = cacheDir.resolve("demo-" + recipe.key());
         if (Files.isRegularFile(dir.resolve("demo.properties"))) return read(dir, config);
         Files.createDirectories(cacheDir);
+        deleteStaleTemporaries(cacheDir);
         Path tmp = Files.createTempDirectory(cacheDir, ".tmp-" + dir.getFileName() + "-");
         try {
             build(tmp, grammar, recipe, progress);
@@ -154,6 +155,16 @@ public record DemoModel(Path model, Path tokenizer, Path trainText, Path evalTex
         return new DemoModel(dir.resolve("demo.bin"), dir.resolve("tok" + config.vocabSize() + ".bin"), dir.resolve("train.txt"),
                 dir.resolve("eval.txt"), Double.parseDouble(p.getProperty("floor_nll")), Double.parseDouble(p.getProperty("eval_nll")),
                 Long.parseLong(p.getProperty("train_millis")));
+    }
+
+    /** A killed run leaves its temporary directory behind; one untouched for a day is not being written. */
+    private static void deleteStaleTemporaries(Path cacheDir) throws IOException {
+        long cutoff = System.currentTimeMillis() - java.util.concurrent.TimeUnit.DAYS.toMillis(1);
+        try (Stream<Path> s = Files.list(cacheDir)) {
+            for (Path p : s.filter(p -> p.getFileName().toString().startsWith(".tmp-demo-")).toList()) {
+                if (Files.getLastModifiedTime(p).toMillis() < cutoff) deleteTree(p);
+            }
+        }
     }
 
     private static void deleteTree(Path dir) throws IOException {

@@ -46,6 +46,15 @@ class DemoModelTest {
     }
 
     @Test
+    void aDayOldTemporaryOfAKilledRunIsRemovedAFreshOneIsKept(@TempDir Path cache) throws Exception {
+        Path stale = Files.createDirectories(cache.resolve(".tmp-demo-x-1")), fresh = Files.createDirectories(cache.resolve(".tmp-demo-x-2"));
+        Files.writeString(stale.resolve("train.txt"), "partial");
+        Files.setLastModifiedTime(stale, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 2 * 86_400_000L));
+        DemoModel.ensure(cache, m -> { }, new DemoModel.Recipe(16, 32, 1, 2, 1, 32, new LlamaPretraining.Settings(2, 2, 1e-2, 1, 0.1, 3), 2_000, 500));
+        assertTrue(!Files.exists(stale) && Files.exists(fresh));
+    }
+
+    @Test
     void sameRecipeSameWeights(@TempDir Path a, @TempDir Path b) throws Exception {
         DemoModel.Recipe r = new DemoModel.Recipe(16, 32, 1, 2, 1, 32, new LlamaPretraining.Settings(5, 2, 1e-2, 1, 0.1, 3), 5_000, 1_000);
         DemoModel x = DemoModel.ensure(a, m -> { }, r), y = DemoModel.ensure(b, m -> { }, r);
