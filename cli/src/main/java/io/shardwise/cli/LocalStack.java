@@ -189,7 +189,6 @@ public final class LocalStack implements AutoCloseable {
             props.put("shardwise.grpc-port", Integer.toString(grpcPort));
             props.put("quarkus.grpc.server.port", Integer.toString(grpcPort));
         }
-        props.put("quarkus.log.console.color", "false");
         props.putAll(options.properties(s));
         props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.addAll(List.of("-jar", layout.quarkusJar(s).toString()));
