@@ -97,7 +97,7 @@ public class EvalTaskConsumer {
         ModelScored.Builder b = ModelScored.newBuilder().setJobId(task.getJobId()).setStageIndex(task.getStageIndex())
                 .setStageName(task.getStageName()).setMethod(task.getMethod()).setManifest(task.getManifest())
                 .setValue(Double.NaN).setBaselineValue(Double.NaN);
-        publisher.scored(b.clone().setMetric(EVAL_FAILED).build());
+        publisher.scored(b.clone().setMetric(EVAL_FAILED).setError(error).build());
         publisher.scored(b.clone().setMetric(ModelEvaluator.EVAL_DONE).build());
         LOG.errorf("%sdead-lettered to %s.dlq: %s", where, record.topic(), error);
     }

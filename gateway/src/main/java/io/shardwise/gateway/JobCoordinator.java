@@ -132,7 +132,10 @@ public final class JobCoordinator {
         if (job == null || job.finished()) return out;
         if (job.scoreKeys.contains(JobRecord.scoreKey(s))) return out;
         emit(job, JobEvent.newBuilder().setScored(s), out);
-        if (ScoreMarkers.isEvalDone(s)) {
+        if (ScoreMarkers.isEvalFailed(s)) {
+            String why = s.getError().isBlank() ? "the evaluator could not score it" : s.getError();
+            fail(job, "evaluation of stage " + s.getStageIndex() + " (" + s.getStageName() + ") failed: " + why, out);
+        } else if (ScoreMarkers.isEvalDone(s)) {
             LOG.infof("job %s stage %d: evaluation done", job.jobId, s.getStageIndex());
             finishIfDone(job, out);
         }

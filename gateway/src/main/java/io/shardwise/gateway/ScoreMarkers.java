@@ -8,8 +8,14 @@ import io.shardwise.proto.v1.ModelScored;
  */
 final class ScoreMarkers {
     static final String EVAL_DONE = "eval_done";
+    /** Sent before the marker when the evaluator dead-lettered the task; its error fails the job. */
+    static final String EVAL_FAILED = "eval_failed";
 
     private ScoreMarkers() {
+    }
+
+    static boolean isEvalFailed(ModelScored s) {
+        return EVAL_FAILED.equals(s.getMetric());
     }
 
     static boolean isEvalDone(ModelScored s) {

@@ -178,6 +178,17 @@ class JobCoordinatorTest {
     }
 
     @Test
+    void failedEvaluationFailsTheJobWithTheEvaluatorsError() throws Exception {
+        tasks(run(fx.coordinator.submit(fx.submitPlan("job-e"))));
+        run(fx.coordinator.onScored(score("job-e", -1, "eval_failed", "", Double.NaN).toBuilder()
+                .setError("dataset wikitext2: no such file").build()));
+        Job j = fx.coordinator.job("job-e").orElseThrow();
+        assertEquals(JobState.FAILED, j.getState());
+        assertTrue(j.getError().startsWith("evaluation of stage -1 "), j.getError());
+        assertTrue(j.getError().endsWith("failed: dataset wikitext2: no such file"), j.getError());
+    }
+
+    @Test
     void cancelPublishesControlAndIgnoresLaterEvents() throws Exception {
         List<StageTask> prune = tasks(run(fx.coordinator.submit(fx.submitPlan("job-c"))));
         List<Outbound> out = run(fx.coordinator.cancel("job-c", "user changed their mind"));
