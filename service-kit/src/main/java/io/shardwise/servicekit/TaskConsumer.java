@@ -142,7 +142,7 @@ public class TaskConsumer {
                 if (attempt < attempts && !sleep(backoff(attempt))) break;
             }
         }
-        String error = technique.method() + " failed on shard " + task.getShard().getShardId() + " after " + attempts + " attempts: " + describe(last);
+        String error = technique.method() + ": " + describe(last); // the gateway adds stage, shard and attempts
         publisher.deadLetter(record.topic(), record.partition(), record.offset(), record.key(), record.value(), error, attempts);
         publisher.shardEvent(failed(task, error, attempts));
         stats.deadLettered.incrementAndGet();
