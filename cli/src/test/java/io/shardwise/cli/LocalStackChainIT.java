@@ -88,7 +88,7 @@ class LocalStackChainIT {
     @Test
     @Order(1)
     void demoChainOnStories260K() throws Exception {
-        ChainRun r = run(Files.readString(layout.root().resolve("recipes/stories260K.yaml")));
+        ChainRun r = run(Files.readString(layout.root().resolve("recipes/chain-stories260k.yaml")));
         System.out.printf(Locale.ROOT, "E2E stories260K chain through Kafka: %.1f s (job %s)%n", r.elapsed().toMillis() / 1e3, r.jobId());
         System.out.print(r.table().render());
         assertTrue(r.succeeded(), "job failed: " + r.finished().getError());
