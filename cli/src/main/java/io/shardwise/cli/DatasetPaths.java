@@ -1,22 +1,21 @@
 package io.shardwise.cli;
 
+import io.shardwise.core.work.TextDatasets;
+
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
-/** Dataset names of recipes (TEAM conventions) to text files, for the in-process chain. */
+/** Dataset names of recipes to text files for the in-process chain (the services' names: {@link TextDatasets}). */
 final class DatasetPaths {
     private DatasetPaths() {
     }
 
     static Path resolve(String suite, RepoLayout layout) throws NoSuchFileException {
-        Path p = switch (suite) {
-            case "tinystories" -> shared(layout, "text/tinystories/eval_sample.txt");
-            case "tinystories-train" -> shared(layout, "text/tinystories/train_head.txt");
-            case "wikitext2" -> shared(layout, "text/wikitext-2/wikitext2_test.txt");
-            case "demo" -> heldOut();
-            default -> Path.of(suite.startsWith("file:") ? suite.substring(5) : suite);
-        };
+        String builtIn = TextDatasets.BUILT_IN.get(suite);
+        Path p = builtIn != null ? shared(layout, builtIn)
+                : suite.equals("demo") ? heldOut()
+                : Path.of(suite.startsWith("file:") ? suite.substring(5) : suite);
         if (!Files.isRegularFile(p)) throw new NoSuchFileException("dataset '" + suite + "': " + p + " is not a file");
         return p;
     }

@@ -1,33 +1,23 @@
 package io.shardwise.evaluator;
 
 import io.shardwise.core.train.DemoModel;
+import io.shardwise.core.work.TextDatasets;
 
-import java.nio.file.Files;
+import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
 /**
- * Dataset names of recipes to text files: the built-in names under the data dir ({@code tinystories},
- * {@code tinystories-train}, {@code wikitext2}), names configured as {@code shardwise.evaluator.datasets.<name>},
- * {@code demo} (the held-out text of the cached demo model, {@link DemoModel}), and {@code file:} URIs or
- * absolute paths, which must lie under an allowed root.
+ * The evaluator's datasets ({@link TextDatasets} for the field {@code evaluate.datasets}): {@code demo} is
+ * the held-out text of the cached demo model; the evaluator never trains it.
  */
 public final class Datasets {
-    /** Built-in names, relative to the data dir (shared/data). */
-    public static final Map<String, String> BUILT_IN = Map.of(
-            "tinystories", "text/tinystories/eval_sample.txt",
-            "tinystories-train", "text/tinystories/train_head.txt",
-            "wikitext2", "text/wikitext-2/wikitext2_test.txt");
-
-    private final Map<String, Path> named = new LinkedHashMap<>();
     public static final String DEMO = "demo";
 
-    private final List<Path> allowedRoots;
-    private final Path demoCacheDir;
+    private final TextDatasets texts;
 
     /**
      * @param dataDir      where the built-in names live (absent: only configured names and paths)
@@ -39,48 +29,21 @@ public final class Datasets {
     }
 
     public Datasets(Optional<Path> dataDir, Map<String, String> configured, List<Path> allowedRoots, Path demoCacheDir) {
-        this.demoCacheDir = demoCacheDir;
-        dataDir.ifPresent(d -> BUILT_IN.forEach((name, rel) -> named.put(name, d.resolve(rel))));
-        configured.forEach((name, path) -> named.put(name, Path.of(path)));
-        List<Path> roots = new java.util.ArrayList<>();
-        dataDir.ifPresent(roots::add);
-        roots.addAll(allowedRoots);
-        this.allowedRoots = roots.stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        texts = new TextDatasets("evaluate.datasets", dataDir, configured, allowedRoots, List.of(DEMO),
+                name -> DEMO.equals(name) ? Optional.of(demoText(demoCacheDir)) : Optional.empty());
     }
 
     public Map<String, Path> named() {
-        return Map.copyOf(named);
+        return texts.named();
     }
 
     /** The file a dataset name stands for; throws naming the dataset and what is wrong. */
-    public Path resolve(String dataset) throws NoSuchFileException {
-        if (dataset == null || dataset.isBlank()) throw new IllegalArgumentException("evaluate.datasets has an empty dataset name");
-        Path p = named.get(dataset);
-        if (p == null && DEMO.equals(dataset)) p = demoText();
-        if (p == null) {
-            boolean uri = dataset.startsWith("file:");
-            if (!uri && !dataset.startsWith("/")) {
-                throw new IllegalArgumentException("unknown dataset '" + dataset + "' (known: " + String.join(", ", named.keySet()) + ", " + DEMO
-                        + ", or a file: URI / absolute path under " + allowedRoots + ")");
-            }
-            p = Path.of(uri ? java.net.URI.create(dataset).getPath() : dataset).toAbsolutePath().normalize();
-            Path candidate = p;
-            if (allowedRoots.stream().noneMatch(candidate::startsWith)) {
-                throw new IllegalArgumentException("dataset '" + dataset + "' lies outside the allowed roots " + allowedRoots);
-            }
-        }
-        if (!Files.isRegularFile(p)) throw new NoSuchFileException(p.toString(), null, "dataset '" + dataset + "' is not a readable file");
-        return p;
+    public Path resolve(String dataset) throws IOException {
+        return texts.resolve(dataset);
     }
 
-    private Path demoText() throws NoSuchFileException {
-        try {
-            return DemoModel.cached(demoCacheDir).map(DemoModel::evalText).orElseThrow(() -> new NoSuchFileException(demoCacheDir.toString(), null,
-                    "dataset 'demo': the demo model is not cached there (the demo makes it first), and shardwise.evaluator.datasets.demo is not set"));
-        } catch (NoSuchFileException e) {
-            throw e;
-        } catch (java.io.IOException e) {
-            throw new IllegalStateException("dataset 'demo': cannot read the demo model cache " + demoCacheDir + ": " + e.getMessage(), e);
-        }
+    private static Path demoText(Path demoCacheDir) throws IOException {
+        return DemoModel.cached(demoCacheDir).map(DemoModel::evalText).orElseThrow(() -> new NoSuchFileException(demoCacheDir.toString(), null,
+                "dataset 'demo': the demo model is not cached there (the demo makes it first), and shardwise.evaluator.datasets.demo is not set"));
     }
 }
