@@ -1,5 +1,6 @@
 package io.shardwise.evaluator;
 
+import io.shardwise.core.work.DeadLetter;
 import io.shardwise.core.work.Topics;
 import io.shardwise.proto.v1.ModelScored;
 import io.smallrye.reactive.messaging.MutinyEmitter;
@@ -10,16 +11,15 @@ import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Message;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 /** What the evaluator writes to Kafka: scores (key = job id) and dead letters. Every send waits for Kafka's ack. */
 @ApplicationScoped
 public class ScorePublisher {
     /** Header names on dead-lettered records (the same as the technique services use). */
-    public static final String ERROR_HEADER = "shardwise-error";
-    public static final String ATTEMPTS_HEADER = "shardwise-attempts";
-    public static final String SOURCE_HEADER = "shardwise-source";
+    public static final String ERROR_HEADER = DeadLetter.ERROR_HEADER;
+    public static final String ATTEMPTS_HEADER = DeadLetter.ATTEMPTS_HEADER;
+    public static final String SOURCE_HEADER = DeadLetter.SOURCE_HEADER;
     private static final Duration ACK_TIMEOUT = Duration.ofSeconds(60);
 
     @Inject
@@ -36,11 +36,10 @@ public class ScorePublisher {
 
     /** The task's original bytes to {@code <topic>.dlq}, the error in a header. */
     public void deadLetter(String sourceTopic, int partition, long offset, String key, byte[] value, String error, int attempts) {
+        DeadLetter letter = new DeadLetter(sourceTopic, partition, offset, error, attempts);
         RecordHeaders h = new RecordHeaders();
-        h.add(ERROR_HEADER, error.getBytes(StandardCharsets.UTF_8));
-        h.add(ATTEMPTS_HEADER, Integer.toString(attempts).getBytes(StandardCharsets.UTF_8));
-        h.add(SOURCE_HEADER, (sourceTopic + "-" + partition + "@" + offset).getBytes(StandardCharsets.UTF_8));
-        deadLetters.sendMessage(keyed(key, value == null ? new byte[0] : value, sourceTopic + ".dlq", h)).await().atMost(ACK_TIMEOUT);
+        letter.headers().forEach(h::add);
+        deadLetters.sendMessage(keyed(key, value == null ? new byte[0] : value, letter.topic(), h)).await().atMost(ACK_TIMEOUT);
     }
 
     private static Message<byte[]> keyed(String key, byte[] value, String topic, RecordHeaders headers) {

@@ -1,5 +1,6 @@
 package io.shardwise.servicekit;
 
+import io.shardwise.core.work.DeadLetter;
 import io.shardwise.core.work.Topics;
 import io.shardwise.proto.v1.Capabilities;
 import io.shardwise.proto.v1.ShardEvent;
@@ -12,7 +13,6 @@ import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Message;
 import org.jboss.logging.Logger;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 /**
@@ -22,9 +22,9 @@ import java.time.Duration;
 @ApplicationScoped
 public class EventPublisher {
     /** Header names on dead-lettered records. */
-    public static final String ERROR_HEADER = "shardwise-error";
-    public static final String ATTEMPTS_HEADER = "shardwise-attempts";
-    public static final String SOURCE_HEADER = "shardwise-source";
+    public static final String ERROR_HEADER = DeadLetter.ERROR_HEADER;
+    public static final String ATTEMPTS_HEADER = DeadLetter.ATTEMPTS_HEADER;
+    public static final String SOURCE_HEADER = DeadLetter.SOURCE_HEADER;
     private static final Duration ACK_TIMEOUT = Duration.ofSeconds(60);
     private static final Logger LOG = Logger.getLogger(EventPublisher.class);
 
@@ -53,11 +53,10 @@ public class EventPublisher {
 
     /** Sends a task's original bytes to {@code <topic>.dlq} with the error text in a header; waits for the ack. */
     public void deadLetter(String sourceTopic, int partition, long offset, String key, byte[] value, String error, int attempts) {
+        DeadLetter letter = new DeadLetter(sourceTopic, partition, offset, error, attempts);
         RecordHeaders h = new RecordHeaders();
-        h.add(ERROR_HEADER, error.getBytes(StandardCharsets.UTF_8));
-        h.add(ATTEMPTS_HEADER, Integer.toString(attempts).getBytes(StandardCharsets.UTF_8));
-        h.add(SOURCE_HEADER, (sourceTopic + "-" + partition + "@" + offset).getBytes(StandardCharsets.UTF_8));
-        deadLetters.sendMessage(keyed(key, value == null ? new byte[0] : value, sourceTopic + ".dlq", h)).await().atMost(ACK_TIMEOUT);
+        letter.headers().forEach(h::add);
+        deadLetters.sendMessage(keyed(key, value == null ? new byte[0] : value, letter.topic(), h)).await().atMost(ACK_TIMEOUT);
     }
 
     /** Publishes this service's capabilities (compacted topic, key = service name). */
