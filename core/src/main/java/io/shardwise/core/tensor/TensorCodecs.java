@@ -9,19 +9,31 @@ import io.shardwise.core.quant.Q8_0Codec;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** The codec registry: one {@link TensorCodec} per supported type. */
 public final class TensorCodecs {
 
-    private static final Map<TensorType, TensorCodec> CODECS = Map.of(
-            GgmlType.F32, new F32Codec(),
-            GgmlType.F16, new F16Codec(),
-            GgmlType.Q8_0, new Q8_0Codec(),
-            GgmlType.Q4_0, new Q4_0Codec(),
-            GgmlType.BF16, new BF16Codec(),
-            ChannelIntType.I8_ASYM_CH, new ChannelIntCodec(ChannelIntType.I8_ASYM_CH),
-            ChannelIntType.I4_ASYM_CH, new ChannelIntCodec(ChannelIntType.I4_ASYM_CH));
+    private static final Map<TensorType, TensorCodec> CODECS = new LinkedHashMap<>();
+
+    static {
+        // float types
+        register(new F32Codec());
+        register(new F16Codec());
+        register(new BF16Codec());
+        // 32-element block types (Q4_1, Q5_0, Q5_1, IQ4_NL go here)
+        register(new Q8_0Codec());
+        register(new Q4_0Codec());
+        // 256-element K-quant types (Q2_K..Q6_K, Q8_K go here)
+        // Shardwise's per-channel integer types
+        register(new ChannelIntCodec(ChannelIntType.I8_ASYM_CH));
+        register(new ChannelIntCodec(ChannelIntType.I4_ASYM_CH));
+    }
+
+    private static void register(TensorCodec codec) {
+        CODECS.put(codec.type(), codec);
+    }
 
     private TensorCodecs() {
     }
@@ -46,6 +58,14 @@ public final class TensorCodecs {
     public static Tensor quantize(String name, long[] shape, float[] values, TensorType type) {
         MemorySegment dst = MemorySegment.ofArray(new byte[Math.toIntExact(type.byteSize(shape))]);
         codec(type).quantize(values, 0, values.length, Math.toIntExact(shape[0]), dst, 0);
+        return new Tensor(name, type, shape, dst);
+    }
+
+    /** Quantizes with an importance matrix (one weight per column), as ggml's quantize_chunk does. */
+    public static Tensor quantize(String name, long[] shape, float[] values, TensorType type, float[] importance) {
+        if (importance == null) return quantize(name, shape, values, type);
+        MemorySegment dst = MemorySegment.ofArray(new byte[Math.toIntExact(type.byteSize(shape))]);
+        codec(type).quantize(values, 0, values.length, Math.toIntExact(shape[0]), importance, dst, 0);
         return new Tensor(name, type, shape, dst);
     }
 
