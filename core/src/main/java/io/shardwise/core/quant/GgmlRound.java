@@ -17,6 +17,8 @@ public final class GgmlRound {
 
     /** C's {@code roundf}: half away from zero. */
     public static int roundf(float v) {
-        return (int) (v < 0 ? -Math.floor(-v + 0.5f) : Math.floor(v + 0.5f));
+        // in double, so that v + 0.5 cannot round up (0.49999997f + 0.5f is 1.0f in float)
+        double r = Math.floor(Math.abs((double) v) + 0.5);
+        return (int) (v < 0 ? -r : r);
     }
 }
