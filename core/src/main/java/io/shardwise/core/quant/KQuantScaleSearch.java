@@ -1,16 +1,108 @@
 package io.shardwise.core.quant;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * ggml's searches for one signed scale per group with no min (ggml-quants.c {@code make_qx_quants} and
  * {@code make_q3_quants}), used by Q6_K and Q3_K (and the importance variants of the 32-element types).
  * Every float operation is float32 in ggml's source order, without fused multiply-add, so scales and quants
  * come out bit-identical to ggml built without FMA.
+ * <p>
+ * {@link #makeQxQuantsVector} is the Vector API twin of {@link #makeQxQuants} (rmse type 1 with weights): it scores
+ * ggml's 19 candidate scales in parallel lanes, each lane summing in ggml's order, then picks in ggml's order.
  */
 public final class KQuantScaleSearch {
     /** ggml's GROUP_MAX_EPS: a group whose largest magnitude is below this is all zeros. */
     public static final float GROUP_MAX_EPS = 1e-15f;
 
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = FS.length();
+    /** Candidate 0 is ggml's first fit (is = 0), candidates 1..18 are is = -9..-1, 1..9 in ggml's order. */
+    private static final int CANDIDATES = 19;
+    private static final int GROUPS = (CANDIDATES + LANES - 1) / LANES;
+    /** 0.1f * is per candidate lane, as ggml computes it; padding lanes repeat candidate 0. */
+    private static final float[] STEP = new float[GROUPS * LANES];
+
+    static {
+        int k = 1;
+        for (int is = -9; is <= 9; is++) {
+            if (is != 0) STEP[k++] = 0.1f * is;
+        }
+    }
+
     private KQuantScaleSearch() {
+    }
+
+    /** Length of the {@code scratch} array {@link #makeQxQuantsVector} needs. */
+    public static int vectorScratchLength() {
+        return 2 * GROUPS * LANES;
+    }
+
+    /**
+     * {@link #makeQxQuants} with rmse type 1 and weights {@code w[wOff..wOff+n)} (ggml's {@code qw}; pass x*x for
+     * ggml's NULL weights), bit for bit, scoring all candidate scales at once. {@code scratch} has
+     * {@link #vectorScratchLength()} floats.
+     */
+    public static float makeQxQuantsVector(int n, int nmax, float[] x, int xOff, byte[] L, int lOff,
+                                           float[] w, int wOff, float[] scratch) {
+        float max = 0;
+        float amax = 0;
+        for (int i = 0; i < n; i++) {
+            float ax = Math.abs(x[xOff + i]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[xOff + i];
+            }
+        }
+        if (amax < GROUP_MAX_EPS) {
+            for (int i = 0; i < n; i++) L[lOff + i] = 0;
+            return 0f;
+        }
+        int stride = GROUPS * LANES;
+        FloatVector maxV = FloatVector.broadcast(FS, max);
+        FloatVector nmaxV = FloatVector.broadcast(FS, (float) nmax);
+        FloatVector magic = FloatVector.broadcast(FS, 12582912.0f);
+        for (int g = 0; g < GROUPS; g++) {
+            FloatVector iscale = nmaxV.add(FloatVector.fromArray(FS, STEP, g * LANES)).neg().div(maxV);
+            FloatVector sumlx = FloatVector.zero(FS);
+            FloatVector suml2 = FloatVector.zero(FS);
+            for (int i = 0; i < n; i++) {
+                float xi = x[xOff + i];
+                float wi = w[wOff + i];
+                float wxi = wi * xi;
+                // nearest_int lane by lane: the float bits of iscale*x + 1.5*2^23
+                IntVector l = iscale.mul(xi).add(magic).reinterpretAsInts().and(0x007fffff).sub(0x00400000)
+                        .min(nmax - 1).max(-nmax);
+                FloatVector lf = (FloatVector) l.convert(VectorOperators.I2F, 0);
+                sumlx = sumlx.add(lf.mul(wxi));
+                suml2 = suml2.add(lf.mul(wi).mul(lf));
+            }
+            sumlx.intoArray(scratch, g * LANES);
+            suml2.intoArray(scratch, stride + g * LANES);
+        }
+        float sumlx = scratch[0];
+        float suml2 = scratch[stride];
+        float scale = suml2 != 0 ? sumlx / suml2 : 0f;
+        float best = scale * sumlx;
+        int chosen = 0;
+        for (int k = 1; k < CANDIDATES; k++) {
+            float slx = scratch[k];
+            float sl2 = scratch[stride + k];
+            if (sl2 > 0 && slx * slx > best * sl2) {
+                chosen = k;
+                scale = slx / sl2;
+                best = scale * slx;
+            }
+        }
+        float iscale = chosen == 0 ? (float) -nmax / max : -(nmax + STEP[chosen]) / max;
+        for (int i = 0; i < n; i++) {
+            int l = GgmlRound.nearestInt(iscale * x[xOff + i]);
+            L[lOff + i] = (byte) (nmax + Math.max(-nmax, Math.min(nmax - 1, l)));
+        }
+        return scale;
     }
 
     /**

@@ -55,6 +55,7 @@ public final class Q3_KCodec implements TensorCodec {
         final float[] sw = new float[QK / 16];
         final byte[] Ls = new byte[QK / 16];
         final byte[] block = new byte[BLOCK_BYTES];
+        final float[] search = new float[KQuantScaleSearch.vectorScratchLength()];
     }
 
     /** quantize_row_q3_K_ref's scales: make_q3_quants per sub-block, then 6-bit scales relative to the largest. */
@@ -100,10 +101,10 @@ public final class Q3_KCodec implements TensorCodec {
             float sumw = 0;
             for (int l = 0; l < 16; l++) sumw += s.weight[l];
             s.sw[j] = sumw;
-            s.scales[j] = KQuantScaleSearch.makeQxQuants(16, 4, x, xOff + 16 * j, s.L, 16 * j, 1, s.weight, 0);
+            s.scales[j] = KQuantScaleSearch.makeQxQuantsVector(16, 4, x, xOff + 16 * j, s.L, 16 * j, s.weight, 0, s.search);
         }
         clearScales(y);
-        float dBlock = KQuantScaleSearch.makeQxQuants(QK / 16, 32, s.scales, 0, s.Ls, 0, 1, s.sw, 0);
+        float dBlock = KQuantScaleSearch.makeQxQuantsVector(QK / 16, 32, s.scales, 0, s.Ls, 0, s.sw, 0, s.search);
         for (int j = 0; j < QK / 16; j++) putScale(y, j, s.Ls[j]);
         short dHalf = F16Codec.floatToHalf(dBlock);
         y[D] = (byte) dHalf;

@@ -36,10 +36,12 @@ public final class Q6_KCodec implements TensorCodec {
         byte[] L = new byte[QK];
         float[] scales = new float[QK / 16];
         byte[] block = new byte[BLOCK_BYTES];
+        float[] xx = new float[16];
+        float[] search = new float[KQuantScaleSearch.vectorScratchLength()];
         int blocksPerRow = rowLength / QK;
         for (int b = 0; b < n / QK; b++) {
             int qwOff = importance == null ? -1 : (b % blocksPerRow) * QK;
-            quantizeBlock(src, srcOffset + b * QK, importance, qwOff, L, scales, block);
+            quantizeBlock(src, srcOffset + b * QK, importance, qwOff, L, scales, xx, search, block);
             MemorySegment.copy(block, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) b * BLOCK_BYTES, BLOCK_BYTES);
         }
     }
@@ -56,11 +58,19 @@ public final class Q6_KCodec implements TensorCodec {
     }
 
     /** One super-block; {@code qw} null is the _ref path, else the _impl path with {@code qw[qwOff..qwOff+256)}. */
-    private static void quantizeBlock(float[] x, int xOff, float[] qw, int qwOff, byte[] L, float[] scales, byte[] y) {
+    private static void quantizeBlock(float[] x, int xOff, float[] qw, int qwOff, byte[] L, float[] scales,
+                                      float[] xx, float[] search, byte[] y) {
         float maxScale = 0;
         float maxAbsScale = 0;
         for (int ib = 0; ib < QK / 16; ib++) {
-            float scale = KQuantScaleSearch.makeQxQuants(16, 32, x, xOff + 16 * ib, L, 16 * ib, 1, qw, qwOff + 16 * ib);
+            float scale;
+            if (qw != null) {
+                scale = KQuantScaleSearch.makeQxQuantsVector(16, 32, x, xOff + 16 * ib, L, 16 * ib, qw, qwOff + 16 * ib, search);
+            } else {
+                // ggml's NULL weights with rmse type 1 are x^2
+                for (int i = 0; i < 16; i++) xx[i] = x[xOff + 16 * ib + i] * x[xOff + 16 * ib + i];
+                scale = KQuantScaleSearch.makeQxQuantsVector(16, 32, x, xOff + 16 * ib, L, 16 * ib, xx, 0, search);
+            }
             scales[ib] = scale;
             float absScale = Math.abs(scale);
             if (absScale > maxAbsScale) {
