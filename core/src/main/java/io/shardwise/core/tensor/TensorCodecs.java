@@ -26,6 +26,10 @@ public final class TensorCodecs {
         register(new Q8_0Codec());
         register(new Q4_0Codec());
         // 256-element K-quant types (Q2_K..Q6_K, Q8_K go here)
+        register(new io.shardwise.core.quant.Q8_KCodec());
+        register(new io.shardwise.core.quant.Q4_KCodec());
+        register(new io.shardwise.core.quant.Q5_KCodec());
+        register(new io.shardwise.core.quant.Q2_KCodec());
         register(new io.shardwise.core.quant.Q6_KCodec());
         register(new io.shardwise.core.quant.Q3_KCodec());
         // Shardwise's per-channel integer types
