@@ -10,7 +10,8 @@ import java.lang.foreign.ValueLayout;
 /**
  * ggml Q4_0: blocks of 32 as fp16 scale d = max/-8 (max = the signed value of largest magnitude)
  * and 16 bytes of nibbles q = min(15, (int)(x/d + 8.5)); value j in the low nibble of byte j,
- * value j+16 in its high nibble (quantize_row_q4_0_ref).
+ * value j+16 in its high nibble (ggml-quants.c quantize_row_q4_0_ref; with an importance matrix
+ * quantize_row_q4_0_impl; dequantize_row_q4_0).
  */
 public final class Q4_0Codec implements TensorCodec {
     static final int QK = 32;
@@ -23,7 +24,7 @@ public final class Q4_0Codec implements TensorCodec {
 
     @Override
     public void quantize(float[] src, int srcOffset, int n, int rowLength, MemorySegment dst, long dstOffset) {
-        if (n % QK != 0) throw new IllegalArgumentException("Q4_0 needs a multiple of 32 values, got " + n);
+        Block32.checkRows(GgmlType.Q4_0, n, rowLength);
         for (int b = 0; b < n / QK; b++) {
             int base = srcOffset + b * QK;
             float amax = 0, max = 0;
@@ -37,20 +38,49 @@ public final class Q4_0Codec implements TensorCodec {
             float d = max / -8f;
             float id = d != 0 ? 1f / d : 0f;
             long at = dstOffset + (long) b * BLOCK_BYTES;
-            dst.set(F16Codec.I16_LE, at, F16Codec.floatToHalf(d));
+            dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
+            long lo = 0, hi = 0;
             for (int j = 0; j < QK / 2; j++) {
-                float x0 = src[base + j] * id;
-                float x1 = src[base + QK / 2 + j] * id;
-                int q0 = Math.min(15, (byte) (int) (x0 + 8.5f));
-                int q1 = Math.min(15, (byte) (int) (x1 + 8.5f));
-                dst.set(ValueLayout.JAVA_BYTE, at + 2 + j, (byte) (q0 | (q1 << 4)));
+                int q0 = Math.min(15, (byte) (int) (src[base + j] * id + 8.5f));
+                int q1 = Math.min(15, (byte) (int) (src[base + QK / 2 + j] * id + 8.5f));
+                long packed = (q0 | (q1 << 4)) & 0xFF;
+                if (j < 8) lo |= packed << (8 * j);
+                else hi |= packed << (8 * (j - 8));
+            }
+            dst.set(Block32.I64_LE, at + 2, lo);
+            dst.set(Block32.I64_LE, at + 10, hi);
+        }
+    }
+
+    /** ggml's quantize_q4_0 with an importance matrix (quantize_row_q4_0_impl): per block, the weighted make_qx_quants search. */
+    @Override
+    public void quantize(float[] src, int srcOffset, int n, int rowLength, float[] importance, MemorySegment dst, long dstOffset) {
+        if (importance == null) {
+            quantize(src, srcOffset, n, rowLength, dst, dstOffset);
+            return;
+        }
+        Block32.checkRows(GgmlType.Q4_0, n, rowLength);
+        Block32.checkImportance(GgmlType.Q4_0, importance, rowLength);
+        float[] weight = new float[QK];
+        byte[] L = new byte[QK];
+        int blocksPerRow = rowLength / QK;
+        for (int r = 0; r < n / rowLength; r++) {
+            int row = srcOffset + r * rowLength;
+            float sigma2 = Block32.meanSquare(src, row, rowLength);
+            for (int ib = 0; ib < blocksPerRow; ib++) {
+                int xb = row + ib * QK;
+                Block32.importanceWeights(src, xb, importance, ib * QK, sigma2, weight);
+                float d = KQuantScaleSearch.makeQxQuants(QK, 8, src, xb, L, 0, 1, weight, 0);
+                long at = dstOffset + ((long) r * blocksPerRow + ib) * BLOCK_BYTES;
+                dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
+                Block32.writeNibbles(L, dst, at + 2);
             }
         }
     }
 
     @Override
     public void dequantize(MemorySegment src, long firstElement, int n, int rowLength, float[] dst, int dstOffset) {
-        if (firstElement % QK != 0 || n % QK != 0) throw new IllegalArgumentException("Q4_0 reads whole blocks");
+        Block32.checkWholeBlocks(GgmlType.Q4_0, firstElement, n);
         long firstBlock = firstElement / QK;
         for (int b = 0; b < n / QK; b++) {
             long at = (firstBlock + b) * BLOCK_BYTES;

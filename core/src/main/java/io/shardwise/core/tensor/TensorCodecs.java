@@ -25,6 +25,10 @@ public final class TensorCodecs {
         // 32-element block types (Q4_1, Q5_0, Q5_1, IQ4_NL go here)
         register(new Q8_0Codec());
         register(new Q4_0Codec());
+        register(new io.shardwise.core.quant.Q4_1Codec());
+        register(new io.shardwise.core.quant.Q5_0Codec());
+        register(new io.shardwise.core.quant.Q5_1Codec());
+        register(new io.shardwise.core.quant.IQ4_NLCodec());
         // 256-element K-quant types (Q2_K..Q6_K, Q8_K go here)
         register(new io.shardwise.core.quant.Q8_KCodec());
         register(new io.shardwise.core.quant.Q4_KCodec());
