@@ -20,7 +20,7 @@ import java.util.PriorityQueue;
  * string has the highest score, the leftmost pair on ties. No BOS/EOS is added.
  * The merge loop runs on a linked list with a priority queue, O(n log n) instead of run.c's O(n^2).
  */
-public final class Tokenizer {
+public final class Tokenizer implements io.shardwise.core.tokenizer.TextTokenizer {
     private static final int BYTE_TOKEN_OFFSET = 3;
 
     private final Vocabulary vocab;

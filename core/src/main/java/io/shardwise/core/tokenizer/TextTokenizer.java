@@ -1,0 +1,23 @@
+package io.shardwise.core.tokenizer;
+
+import io.shardwise.core.model.Vocabulary;
+
+/** Text to token ids and back, whatever the vocabulary's kind; {@link Tokenizers#forVocabulary} picks the implementation. */
+public interface TextTokenizer {
+
+    Vocabulary vocabulary();
+
+    /** The ids of {@code text}, without BOS/EOS. */
+    int[] encode(String text);
+
+    /** The text of {@code tokens} following {@code prevToken} (-1 for none); SentencePiece drops the prefix space right after BOS. */
+    String decode(int prevToken, int[] tokens);
+
+    default int bos() {
+        return vocabulary().bos();
+    }
+
+    default int eos() {
+        return vocabulary().eos();
+    }
+}
