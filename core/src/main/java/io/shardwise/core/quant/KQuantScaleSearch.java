@@ -7,7 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * ggml's searches for one signed scale per group with no min (ggml-quants.c {@code make_qx_quants} and
- * {@code make_q3_quants}), used by Q6_K and Q3_K (and the importance variants of the 32-element types).
+ * {@code make_q3_quants}), used by Q6_K and Q3_K (ggml also calls make_qx_quants for Q4_0/Q5_0 with an importance matrix).
  * Every float operation is float32 in ggml's source order, without fused multiply-add, so scales and quants
  * come out bit-identical to ggml built without FMA.
  * <p>
@@ -22,7 +22,9 @@ public final class KQuantScaleSearch {
     private static final int LANES = FS.length();
     /** Candidate 0 is ggml's first fit (is = 0), candidates 1..18 are is = -9..-1, 1..9 in ggml's order. */
     private static final int CANDIDATES = 19;
-    private static final int GROUPS = (CANDIDATES + LANES - 1) / LANES;
+    private static final VectorSpecies<Integer> IS = FS.withLanes(int.class);
+    /** Lane groups of candidates, rounded up to pairs. */
+    private static final int GROUPS = ((CANDIDATES + LANES - 1) / LANES + 1) & ~1;
     /** 0.1f * is per candidate lane, as ggml computes it; padding lanes repeat candidate 0. */
     private static final float[] STEP = new float[GROUPS * LANES];
 
@@ -34,6 +36,12 @@ public final class KQuantScaleSearch {
     }
 
     private KQuantScaleSearch() {
+    }
+
+    /** nearest_int lane by lane (the float bits of v + 1.5*2^23), clamped to [lo, hi], back as float. */
+    private static FloatVector nearestClamped(FloatVector v, FloatVector magic, IntVector lo, IntVector hi) {
+        IntVector l = v.add(magic).reinterpretAsInts().and(0x007fffff).sub(0x00400000).min(hi).max(lo);
+        return (FloatVector) l.convert(VectorOperators.I2F, 0);
     }
 
     /** Length of the {@code scratch} array {@link #makeQxQuantsVector} needs. */
@@ -65,23 +73,31 @@ public final class KQuantScaleSearch {
         FloatVector maxV = FloatVector.broadcast(FS, max);
         FloatVector nmaxV = FloatVector.broadcast(FS, (float) nmax);
         FloatVector magic = FloatVector.broadcast(FS, 12582912.0f);
-        for (int g = 0; g < GROUPS; g++) {
-            FloatVector iscale = nmaxV.add(FloatVector.fromArray(FS, STEP, g * LANES)).neg().div(maxV);
-            FloatVector sumlx = FloatVector.zero(FS);
-            FloatVector suml2 = FloatVector.zero(FS);
+        IntVector lo = IntVector.broadcast(IS, -nmax);
+        IntVector hi = IntVector.broadcast(IS, nmax - 1);
+        // two candidate groups per pass share the per-element broadcasts and interleave their dependency chains
+        for (int g = 0; g < GROUPS; g += 2) {
+            FloatVector iscaleA = nmaxV.add(FloatVector.fromArray(FS, STEP, g * LANES)).neg().div(maxV);
+            FloatVector iscaleB = nmaxV.add(FloatVector.fromArray(FS, STEP, (g + 1) * LANES)).neg().div(maxV);
+            FloatVector sumlxA = FloatVector.zero(FS), suml2A = FloatVector.zero(FS);
+            FloatVector sumlxB = FloatVector.zero(FS), suml2B = FloatVector.zero(FS);
             for (int i = 0; i < n; i++) {
                 float xi = x[xOff + i];
                 float wi = w[wOff + i];
-                float wxi = wi * xi;
-                // nearest_int lane by lane: the float bits of iscale*x + 1.5*2^23
-                IntVector l = iscale.mul(xi).add(magic).reinterpretAsInts().and(0x007fffff).sub(0x00400000)
-                        .min(nmax - 1).max(-nmax);
-                FloatVector lf = (FloatVector) l.convert(VectorOperators.I2F, 0);
-                sumlx = sumlx.add(lf.mul(wxi));
-                suml2 = suml2.add(lf.mul(wi).mul(lf));
+                FloatVector xv = FloatVector.broadcast(FS, xi);
+                FloatVector wv = FloatVector.broadcast(FS, wi);
+                FloatVector wxv = FloatVector.broadcast(FS, wi * xi);
+                FloatVector lA = nearestClamped(iscaleA.mul(xv), magic, lo, hi);
+                FloatVector lB = nearestClamped(iscaleB.mul(xv), magic, lo, hi);
+                sumlxA = sumlxA.add(wxv.mul(lA));
+                suml2A = suml2A.add(wv.mul(lA).mul(lA));
+                sumlxB = sumlxB.add(wxv.mul(lB));
+                suml2B = suml2B.add(wv.mul(lB).mul(lB));
             }
-            sumlx.intoArray(scratch, g * LANES);
-            suml2.intoArray(scratch, stride + g * LANES);
+            sumlxA.intoArray(scratch, g * LANES);
+            suml2A.intoArray(scratch, stride + g * LANES);
+            sumlxB.intoArray(scratch, (g + 1) * LANES);
+            suml2B.intoArray(scratch, stride + (g + 1) * LANES);
         }
         float sumlx = scratch[0];
         float suml2 = scratch[stride];
