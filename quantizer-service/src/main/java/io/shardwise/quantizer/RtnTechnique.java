@@ -63,7 +63,7 @@ public class RtnTechnique implements ShardTechnique {
                 notes.add(t.name() + ": ignored, kept as " + t.type().typeName());
                 continue;
             }
-            Rtn.Quantized q = Rtn.quantize(t, target);
+            Rtn.Quantized q = Rtn.quantize(t, target, input.arena());
             q.fallback().ifPresent(notes::add);
             if (q.fallback().isPresent()) fallbacks++;
             out.put(t.name(), q.tensor());

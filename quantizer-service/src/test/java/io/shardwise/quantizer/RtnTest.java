@@ -14,8 +14,12 @@ import io.shardwise.proto.v1.StageKind;
 import io.shardwise.proto.v1.StageSpec;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -95,6 +99,29 @@ class RtnTest {
                     assertTrue(Math.abs(w[r * cols + j] - y[r * cols + j]) <= step * 1.0001, type + " row " + r + " col " + j);
                 }
             }
+        }
+    }
+
+    @Test
+    void chunkedQuantizationFromAMappedTensorMatchesTheWholeArrayByteForByte(@TempDir Path tmp) throws Exception {
+        int cols = 64, rows = Rtn.CHUNK_FLOATS / cols * 2 + 7; // two full chunks and a short one
+        float[] w = random(cols * rows, 9);
+        Path file = tmp.resolve("w.f32");
+        Files.write(file, Tensor.ofFloats("w", new long[]{cols, rows}, w).data().toArray(ValueLayout.JAVA_BYTE));
+        try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            Tensor mapped = new Tensor("w", GgmlType.F32, new long[]{cols, rows}, ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena));
+            for (TensorType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0, ChannelIntType.I4_ASYM_CH)) {
+                Rtn.Quantized chunked = Rtn.quantize(mapped, type, arena);
+                Rtn.Quantized whole = Rtn.quantize("w", new long[]{cols, rows}, w, type);
+                assertEquals(type, chunked.tensor().type());
+                assertEquals(-1, chunked.tensor().data().mismatch(whole.tensor().data()), type + " bytes");
+            }
+            // a row that fits no block: the F16 fallback is chunked too
+            Tensor narrow = new Tensor("n", GgmlType.F32, new long[]{48, 100}, mapped.data().asSlice(0, 48 * 100 * 4));
+            Rtn.Quantized f16 = Rtn.quantize(narrow, GgmlType.Q8_0, arena);
+            assertEquals(GgmlType.F16, f16.tensor().type());
+            assertTrue(f16.fallback().isPresent());
+            assertEquals(-1, f16.tensor().data().mismatch(Rtn.quantize("n", new long[]{48, 100}, java.util.Arrays.copyOf(w, 4800), GgmlType.Q8_0).tensor().data()));
         }
     }
 

@@ -12,6 +12,7 @@ import io.shardwise.proto.v1.ShardEvent;
 import io.shardwise.proto.v1.StageTask;
 import io.shardwise.proto.v1.TensorEntry;
 
+import java.lang.foreign.Arena;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -49,15 +50,21 @@ final class ShardRunner {
         String sourceDigest = task.getSourceManifest();
         ModelManifest source = sourceDigest.isEmpty() ? null
                 : sourceDigest.equals(task.getInputManifest()) ? input : store.manifest(sourceDigest);
-        Map<String, Tensor> tensors = store.tensors(input, task.getShard().getTensorsList());
-        ShardInput in = new ShardInput(task.getJobId(), task.getStage(), task.getShard(), tensors, input,
-                task.getInputManifest(), source, sourceDigest, store, progress);
-        ShardOutput out = technique.apply(in);
-        Set<String> allowed = new HashSet<>(task.getShard().getTensorsList());
-        for (String name : out.tensors().keySet()) {
-            if (!allowed.contains(name)) throw new IllegalStateException(technique.method() + " returned tensor " + name + " which is not in shard " + task.getShard().getShardId());
+        List<TensorEntry> entries;
+        ShardOutput out;
+        // one arena per task: the shard's inputs are mapped and its outputs allocated in it, and all of it is
+        // released when the outputs are stored, so memory never holds more than this shard
+        try (Arena arena = Arena.ofShared()) {
+            Map<String, Tensor> tensors = store.tensors(input, task.getShard().getTensorsList(), arena);
+            ShardInput in = new ShardInput(task.getJobId(), task.getStage(), task.getShard(), tensors, input,
+                    task.getInputManifest(), source, sourceDigest, store, progress, arena);
+            out = technique.apply(in);
+            Set<String> allowed = new HashSet<>(task.getShard().getTensorsList());
+            for (String name : out.tensors().keySet()) {
+                if (!allowed.contains(name)) throw new IllegalStateException(technique.method() + " returned tensor " + name + " which is not in shard " + task.getShard().getShardId());
+            }
+            entries = out.tensors().isEmpty() ? List.of() : store.storeTensors(out.tensors().values());
         }
-        List<TensorEntry> entries = out.tensors().isEmpty() ? List.of() : store.storeTensors(out.tensors().values());
         ShardDone done = ShardDone.newBuilder().addAllTensors(entries).putAllStats(out.stats()).addAllNotes(out.notes())
                 .setMillis((System.nanoTime() - start) / 1_000_000).build();
         return ShardEvent.newBuilder().setJobId(task.getJobId()).setStageIndex(task.getStage().getIndex())

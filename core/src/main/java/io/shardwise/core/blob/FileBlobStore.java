@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -16,7 +17,9 @@ import java.nio.file.StandardOpenOption;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Blobs as files {@code <root>/ab/abcdef...} named by their sha256. Writes go to a temp file
@@ -24,8 +27,12 @@ import java.util.Optional;
  * processes (or pods on a RWX volume) can share one root.
  */
 public final class FileBlobStore implements BlobStore {
+    /** Bytes copied or hashed per step: big enough to stream fast, small enough to never matter for memory. */
+    static final int PIECE = 1 << 20;
+
     private final Path root;
     private final Arena arena = Arena.ofShared();
+    private final Map<String, MemorySegment> storeMappings = new ConcurrentHashMap<>();
 
     public FileBlobStore(Path root) throws IOException {
         this.root = root.toAbsolutePath();
@@ -70,6 +77,11 @@ public final class FileBlobStore implements BlobStore {
         return digest;
     }
 
+    @Override
+    public BlobWriter writer() throws IOException {
+        return new FileWriter(Files.createTempFile(root.resolve("tmp"), "write", ".part"));
+    }
+
     private static void publish(Path tmp, Path target) throws IOException {
         Files.createDirectories(target.getParent());
         try {
@@ -87,12 +99,22 @@ public final class FileBlobStore implements BlobStore {
     }
 
     @Override
-    public MemorySegment map(String digest) throws IOException {
+    public MemorySegment map(String digest, Arena arena) throws IOException {
         Path p = existing(digest);
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
             if (ch.size() == 0) return MemorySegment.NULL.reinterpret(0);
             return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
         }
+    }
+
+    @Override
+    public MemorySegment map(String digest) throws IOException {
+        MemorySegment m = storeMappings.get(digest);
+        if (m != null) return m;
+        // one mapping per blob: a mapping per call would pile up until the process hits vm.max_map_count
+        m = map(digest, arena);
+        MemorySegment raced = storeMappings.putIfAbsent(digest, m);
+        return raced != null ? raced : m;
     }
 
     @Override
@@ -111,6 +133,15 @@ public final class FileBlobStore implements BlobStore {
     }
 
     @Override
+    public void verify(String digest) throws IOException {
+        Path p = existing(digest);
+        String actual = Sha256.of(p);
+        if (!actual.equals(digest)) {
+            throw new CorruptBlobException("blob " + digest + " in " + root + " is corrupt: its " + Files.size(p) + " bytes hash to " + actual);
+        }
+    }
+
+    @Override
     public Optional<Path> localPath(String digest) {
         Path p = pathOf(digest);
         return Files.exists(p) ? Optional.of(p) : Optional.empty();
@@ -120,5 +151,70 @@ public final class FileBlobStore implements BlobStore {
         Path p = pathOf(digest);
         if (!Files.exists(p)) throw new NoSuchFileException(p.toString(), null, "blob " + digest + " is not in the store " + root);
         return p;
+    }
+
+    /** Streams into a temp file under {@code tmp/}, hashing each piece as it goes; renamed to its digest on commit. */
+    private final class FileWriter implements BlobWriter {
+        private final Path tmp;
+        private final FileChannel ch;
+        private final MessageDigest md = Sha256.newDigest();
+        private long position;
+        private boolean closed;
+
+        FileWriter(Path tmp) throws IOException {
+            this.tmp = tmp;
+            this.ch = FileChannel.open(tmp, StandardOpenOption.WRITE);
+        }
+
+        @Override
+        public void write(MemorySegment bytes) throws IOException {
+            if (closed) throw new IllegalStateException("blob writer " + tmp + " is closed");
+            for (long at = 0; at < bytes.byteSize(); at += PIECE) {
+                // bounded pieces: a heap buffer handed to a FileChannel is copied into a per-thread direct buffer of its size
+                ByteBuffer b = bytes.asSlice(at, Math.min(PIECE, bytes.byteSize() - at)).asByteBuffer();
+                md.update(b.duplicate());
+                while (b.hasRemaining()) ch.write(b);
+            }
+            position += bytes.byteSize();
+        }
+
+        @Override
+        public void zeros(long n) throws IOException {
+            if (n <= 0) return;
+            write(MemorySegment.ofArray(new byte[(int) Math.min(n, PIECE)]).asSlice(0, Math.min(n, PIECE)));
+            if (n > PIECE) zeros(n - PIECE);
+        }
+
+        @Override
+        public long position() {
+            return position;
+        }
+
+        @Override
+        public String commit() throws IOException {
+            if (closed) throw new IllegalStateException("blob writer " + tmp + " is closed");
+            closed = true;
+            try {
+                ch.close();
+                String digest = HexFormat.of().formatHex(md.digest());
+                Path target = pathOf(digest);
+                if (Files.exists(target)) Files.delete(tmp);
+                else publish(tmp, target);
+                return digest;
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (closed) return;
+            closed = true;
+            try {
+                ch.close();
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        }
     }
 }

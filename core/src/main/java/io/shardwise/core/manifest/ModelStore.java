@@ -2,6 +2,9 @@ package io.shardwise.core.manifest;
 
 import com.google.protobuf.CodedOutputStream;
 import io.shardwise.core.blob.BlobStore;
+import io.shardwise.core.blob.BlobWriter;
+import io.shardwise.core.blob.CorruptBlobException;
+import io.shardwise.core.blob.Sha256;
 import io.shardwise.core.format.Llama2cTokenizerFile;
 import io.shardwise.core.format.ModelFormatException;
 import io.shardwise.core.model.LlamaConfig;
@@ -16,10 +19,12 @@ import io.shardwise.proto.v1.TokenizerRef;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -44,7 +49,10 @@ public final class ModelStore {
         return blobs;
     }
 
-    /** Stores a whole model: one blob per shard plan entry is not needed here, so one blob per tensor group given. */
+    /**
+     * Stores a whole model: its tensors streamed into one blob straight from their (mapped) segments, the
+     * tokenizer, and the manifest. Nothing proportional to the model passes through the heap.
+     */
     public String importModel(LlamaModel model, String sourceUri, String name) throws IOException {
         List<TensorEntry> entries = storeTensors(model.tensors().values());
         String tok = blobs.put(Llama2cTokenizerFile.write(model.vocabulary()));
@@ -60,20 +68,27 @@ public final class ModelStore {
         return putManifest(m);
     }
 
-    /** Writes tensors into one blob (each aligned to 32 bytes) and returns their entries. */
+    /**
+     * Writes tensors into one blob (each aligned to 32 bytes), streaming each tensor's bytes from its segment,
+     * and returns their entries. Pages of mapped tensors are released from this process once copied, so
+     * storing a model leaves no more of it resident than one piece.
+     */
     public List<TensorEntry> storeTensors(Collection<Tensor> tensors) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
         List<TensorEntry.Builder> pending = new ArrayList<>();
-        for (Tensor t : tensors) {
-            while (out.size() % ALIGN != 0) out.write(0);
-            byte[] bytes = t.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
-            TensorEntry.Builder e = TensorEntry.newBuilder().setName(t.name()).setType(t.type().typeName())
-                    .setOffset(out.size()).setNbytes(bytes.length);
-            for (long d : t.shape()) e.addShape(d);
-            out.write(bytes);
-            pending.add(e);
+        String digest;
+        try (BlobWriter out = blobs.writer()) {
+            for (Tensor t : tensors) {
+                out.zeros(-out.position() & (ALIGN - 1));
+                MemorySegment data = t.data();
+                TensorEntry.Builder e = TensorEntry.newBuilder().setName(t.name()).setType(t.type().typeName())
+                        .setOffset(out.position()).setNbytes(data.byteSize());
+                for (long d : t.shape()) e.addShape(d);
+                out.write(data);
+                if (data.isMapped()) data.unload(); // the page cache keeps them; this process need not
+                pending.add(e);
+            }
+            digest = out.commit();
         }
-        String digest = blobs.put(out.toByteArray());
         List<TensorEntry> entries = new ArrayList<>();
         for (TensorEntry.Builder e : pending) entries.add(e.setBlob(digest).build());
         return entries;
@@ -102,42 +117,75 @@ public final class ModelStore {
         return blobs.put(bytes.toByteArray());
     }
 
+    /** Reads a manifest blob, checking that its bytes still hash to its name (it is small; tensor blobs are only bounds-checked). */
     public ModelManifest manifest(String digest) throws IOException {
+        byte[] bytes = blobs.get(digest);
+        String actual = Sha256.of(bytes);
+        if (!actual.equals(digest)) {
+            throw new CorruptBlobException("manifest blob " + digest + " is corrupt: its " + bytes.length + " bytes hash to " + actual);
+        }
         try {
-            return ModelManifest.parseFrom(blobs.get(digest));
+            return ModelManifest.parseFrom(bytes);
         } catch (com.google.protobuf.InvalidProtocolBufferException e) {
             throw new ModelFormatException("blob " + digest + " is not a model manifest: " + e.getMessage(), e);
         }
     }
 
-    /** Maps the named tensors of a manifest (a shard reads only its own). */
+    /** Maps the named tensors of a manifest (a shard reads only its own) for the store's lifetime. Prefer the arena variant. */
     public Map<String, Tensor> tensors(ModelManifest m, Collection<String> names) throws IOException {
+        return tensors(m, names, null);
+    }
+
+    /**
+     * Maps the named tensors of a manifest while {@code arena} is open (null: the store's lifetime). Each blob
+     * is mapped once; only the pages of these tensors are ever touched.
+     */
+    public Map<String, Tensor> tensors(ModelManifest m, Collection<String> names, Arena arena) throws IOException {
         Map<String, TensorEntry> byName = new LinkedHashMap<>();
         for (TensorEntry e : m.getTensorsList()) byName.put(e.getName(), e);
+        Map<String, MemorySegment> mapped = new HashMap<>();
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (String n : names) {
             TensorEntry e = byName.get(n);
             if (e == null) throw new IllegalArgumentException("manifest has no tensor " + n);
-            out.put(n, tensor(e));
+            out.put(n, tensor(e, mapped, arena));
         }
         return out;
     }
 
     public Tensor tensor(TensorEntry e) throws IOException {
-        MemorySegment blob = blobs.map(e.getBlob());
-        if (e.getOffset() < 0 || e.getOffset() + e.getNbytes() > blob.byteSize()) {
-            throw new ModelFormatException("tensor " + e.getName() + ": bytes [" + e.getOffset() + ", +" + e.getNbytes() + ") lie outside blob " + e.getBlob() + " of " + blob.byteSize() + " bytes");
-        }
-        long[] shape = e.getShapeList().stream().mapToLong(Long::longValue).toArray();
-        return new Tensor(e.getName(), TensorType.parse(e.getType()), shape, blob.asSlice(e.getOffset(), e.getNbytes()));
+        return tensor(e, new HashMap<>(), null);
     }
 
-    /** The whole model of a manifest, tensors mapped from their blobs. */
+    private Tensor tensor(TensorEntry e, Map<String, MemorySegment> mapped, Arena arena) throws IOException {
+        MemorySegment blob = mapped.get(e.getBlob());
+        if (blob == null) {
+            blob = arena == null ? blobs.map(e.getBlob()) : blobs.map(e.getBlob(), arena);
+            mapped.put(e.getBlob(), blob);
+        }
+        String at = "tensor " + e.getName() + " of blob " + e.getBlob();
+        if (e.getOffset() < 0 || e.getNbytes() < 0 || e.getOffset() > blob.byteSize() - e.getNbytes()) {
+            throw new CorruptBlobException(at + ": bytes [" + e.getOffset() + ", +" + e.getNbytes() + ") lie outside the blob's "
+                    + blob.byteSize() + " bytes (truncated or not the blob the manifest was written with)");
+        }
+        long[] shape = e.getShapeList().stream().mapToLong(Long::longValue).toArray();
+        try {
+            return new Tensor(e.getName(), TensorType.parse(e.getType()), shape, blob.asSlice(e.getOffset(), e.getNbytes()));
+        } catch (IllegalArgumentException | ArithmeticException ex) {
+            throw new ModelFormatException("manifest entry " + at + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /** The whole model of a manifest, tensors mapped from their blobs for the store's lifetime. Prefer the arena variant. */
     public LlamaModel load(String digest) throws IOException {
+        return load(digest, null);
+    }
+
+    /** The whole model of a manifest, tensors mapped while {@code arena} is open (null: the store's lifetime). */
+    public LlamaModel load(String digest, Arena arena) throws IOException {
         ModelManifest m = manifest(digest);
         LlamaConfig c = LlamaConfig.fromProto(m.getConfig());
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        for (TensorEntry e : m.getTensorsList()) tensors.put(e.getName(), tensor(e));
+        Map<String, Tensor> tensors = tensors(m, m.getTensorsList().stream().map(TensorEntry::getName).toList(), arena);
         return new LlamaModel(c, vocabulary(m), tensors);
     }
 

@@ -6,15 +6,18 @@ import io.shardwise.proto.v1.ModelManifest;
 import io.shardwise.proto.v1.ShardRef;
 import io.shardwise.proto.v1.StageSpec;
 
+import java.lang.foreign.Arena;
 import java.util.Map;
 
 /**
  * What a technique gets for one shard: the stage, the shard's tensors (mapped, read-only) from the
- * stage's input model, and access to the input and source manifests (e.g. a teacher model).
+ * stage's input model, access to the input and source manifests (e.g. a teacher model), and an
+ * {@code arena} for the shard's output tensors: it stays open until the runner has stored them, then
+ * it is closed (unmapping the inputs too), so a service holds one shard's memory at a time.
  */
 public record ShardInput(String jobId, StageSpec stage, ShardRef shard, Map<String, Tensor> tensors,
                          ModelManifest inputManifest, String inputDigest, ModelManifest sourceManifest,
-                         String sourceDigest, ModelStore store, Progress progress) {
+                         String sourceDigest, ModelStore store, Progress progress, Arena arena) {
 
     /** Reports progress inside a shard (fraction 0..1). */
     @FunctionalInterface
@@ -22,6 +25,13 @@ public record ShardInput(String jobId, StageSpec stage, ShardRef shard, Map<Stri
         void report(double fraction, String message);
 
         Progress NONE = (f, m) -> { };
+    }
+
+    /** Without an output arena of the caller's: outputs live in memory the garbage collector frees (tests, one-off runs). */
+    public ShardInput(String jobId, StageSpec stage, ShardRef shard, Map<String, Tensor> tensors,
+                      ModelManifest inputManifest, String inputDigest, ModelManifest sourceManifest,
+                      String sourceDigest, ModelStore store, Progress progress) {
+        this(jobId, stage, shard, tensors, inputManifest, inputDigest, sourceManifest, sourceDigest, store, progress, Arena.ofAuto());
     }
 
     public String param(String name, String defaultValue) {
