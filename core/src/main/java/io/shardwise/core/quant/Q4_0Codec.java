@@ -4,8 +4,16 @@ import io.shardwise.core.tensor.GgmlType;
 import io.shardwise.core.tensor.TensorCodec;
 import io.shardwise.core.tensor.TensorType;
 
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /**
  * ggml Q4_0: blocks of 32 as fp16 scale d = max/-8 (max = the signed value of largest magnitude)
@@ -17,6 +25,12 @@ public final class Q4_0Codec implements TensorCodec {
     static final int QK = 32;
     static final int BLOCK_BYTES = 18;
 
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = FS.length();
+    /** The vector path packs one lane group of low and high nibbles into LANES bytes: 8 or 16 lanes. */
+    static final boolean VECTOR_OK = LANES == 8 || LANES == 16;
+    private static final VectorSpecies<Byte> BS = VECTOR_OK ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * LANES)) : null;
+
     @Override
     public TensorType type() {
         return GgmlType.Q4_0;
@@ -25,30 +39,79 @@ public final class Q4_0Codec implements TensorCodec {
     @Override
     public void quantize(float[] src, int srcOffset, int n, int rowLength, MemorySegment dst, long dstOffset) {
         Block32.checkRows(GgmlType.Q4_0, n, rowLength);
+        // the Vector API stores bytes into native segments and byte[]-backed heap segments only
+        if (VECTOR_OK && (dst.isNative() || dst.heapBase().orElse(null) instanceof byte[])) quantizeVector(src, srcOffset, n, dst, dstOffset);
+        else quantizeScalar(src, srcOffset, n, dst, dstOffset);
+    }
+
+    /** quantize_row_q4_0_ref block by block: the scalar twin of {@link #quantizeVector}. */
+    static void quantizeScalar(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        for (int b = 0; b < n / QK; b++) quantizeBlockScalar(src, srcOffset + b * QK, dst, dstOffset + (long) b * BLOCK_BYTES);
+    }
+
+    private static void quantizeBlockScalar(float[] src, int base, MemorySegment dst, long at) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < QK; j++) {
+            float v = src[base + j];
+            if (amax < Math.abs(v)) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        float d = max / -8f;
+        float id = d != 0 ? 1f / d : 0f;
+        dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
+        long lo = 0, hi = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            int q0 = Math.min(15, (byte) (int) (src[base + j] * id + 8.5f));
+            int q1 = Math.min(15, (byte) (int) (src[base + QK / 2 + j] * id + 8.5f));
+            long packed = (q0 | (q1 << 4)) & 0xFF;
+            if (j < 8) lo |= packed << (8 * j);
+            else hi |= packed << (8 * (j - 8));
+        }
+        dst.set(Block32.I64_LE, at + 2, lo);
+        dst.set(Block32.I64_LE, at + 10, hi);
+    }
+
+    /**
+     * quantize_row_q4_0_ref with the Vector API: max |x| by lanes, and x/d + 8.5 truncated, clamped and packed by lanes.
+     * Same bytes as the scalar twin: max of floats and the per-value ops are exact lane by lane; a block with a NaN
+     * (which the scalar loop skips over while the lane max propagates it) goes to the scalar code.
+     */
+    static void quantizeVector(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
         for (int b = 0; b < n / QK; b++) {
             int base = srcOffset + b * QK;
-            float amax = 0, max = 0;
-            for (int j = 0; j < QK; j++) {
-                float v = src[base + j];
-                if (amax < Math.abs(v)) {
-                    amax = Math.abs(v);
-                    max = v;
+            long at = dstOffset + (long) b * BLOCK_BYTES;
+            FloatVector amaxV = FloatVector.fromArray(FS, src, base).abs();
+            for (int k = LANES; k < QK; k += LANES) amaxV = amaxV.max(FloatVector.fromArray(FS, src, base + k).abs());
+            float amax = amaxV.reduceLanes(VectorOperators.MAX);
+            if (Float.isNaN(amax)) {
+                quantizeBlockScalar(src, base, dst, at);
+                continue;
+            }
+            float max = 0; // ggml keeps 0.0f (not -0.0f) when every |x| is 0
+            if (amax != 0) {
+                for (int k = 0; ; k += LANES) { // the first value of largest magnitude, as the scalar strict < keeps
+                    FloatVector v = FloatVector.fromArray(FS, src, base + k);
+                    int first = v.abs().eq(amax).firstTrue();
+                    if (first < LANES) {
+                        max = v.lane(first);
+                        break;
+                    }
                 }
             }
             float d = max / -8f;
             float id = d != 0 ? 1f / d : 0f;
-            long at = dstOffset + (long) b * BLOCK_BYTES;
             dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
-            long lo = 0, hi = 0;
-            for (int j = 0; j < QK / 2; j++) {
-                int q0 = Math.min(15, (byte) (int) (src[base + j] * id + 8.5f));
-                int q1 = Math.min(15, (byte) (int) (src[base + QK / 2 + j] * id + 8.5f));
-                long packed = (q0 | (q1 << 4)) & 0xFF;
-                if (j < 8) lo |= packed << (8 * j);
-                else hi |= packed << (8 * (j - 8));
+            for (int k = 0; k < QK / 2; k += LANES) {
+                // (x/d + 8.5) lies in [0.5, 16.5] (or is NaN for an infinite x: 0 in Java and on x86), so no byte wrap
+                IntVector q0 = (IntVector) FloatVector.fromArray(FS, src, base + k).mul(id).add(8.5f)
+                        .convert(VectorOperators.F2I, 0);
+                IntVector q1 = (IntVector) FloatVector.fromArray(FS, src, base + QK / 2 + k).mul(id).add(8.5f)
+                        .convert(VectorOperators.F2I, 0);
+                IntVector packed = q0.min(15).or(q1.min(15).lanewise(VectorOperators.LSHL, 4));
+                ((ByteVector) packed.convertShape(VectorOperators.I2B, BS, 0)).intoMemorySegment(dst, at + 2 + k, ByteOrder.LITTLE_ENDIAN);
             }
-            dst.set(Block32.I64_LE, at + 2, lo);
-            dst.set(Block32.I64_LE, at + 10, hi);
         }
     }
 

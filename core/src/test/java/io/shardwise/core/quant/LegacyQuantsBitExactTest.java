@@ -3,6 +3,7 @@ package io.shardwise.core.quant;
 import io.shardwise.core.tensor.GgmlType;
 import io.shardwise.core.tensor.TensorCodec;
 import io.shardwise.core.tensor.TensorCodecs;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -264,6 +265,51 @@ class LegacyQuantsBitExactTest {
             float[] both = new float[64];
             codec.dequantize(MemorySegment.ofArray(plain), 0, 64, 64, both, 0);
             assertArrayEquals(Arrays.copyOfRange(both, 32, 64), Arrays.copyOfRange(second, 3, 35), type.name());
+        }
+    }
+
+    /** Q4_0's Vector API quantizer against its scalar twin: odd block counts and offsets, and edge values. */
+    @Test
+    void q4_0VectorMatchesScalarTwin() {
+        Assumptions.assumeTrue(Q4_0Codec.VECTOR_OK, "no 8- or 16-lane float vectors here; Q4_0 quantizes with the scalar code");
+        Random rnd = new Random(11);
+        float[] edges = {0f, -0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE, -Float.MIN_VALUE,
+                Float.MAX_VALUE, -Float.MAX_VALUE, 65504f, 65520f, 1e-8f, -1e-8f, 3f, -3f, 0.5f, -0.5f, 7.5f, -8f};
+        float[][] fixed = new float[6][32];
+        Arrays.fill(fixed[0], -0f);                          // all -0: ggml's d is 0/-8 = -0
+        for (int j = 0; j < 32; j += 2) fixed[1][j] = -0f;   // +0 and -0
+        Arrays.fill(fixed[2], Float.NaN);
+        fixed[3][5] = -3f;                                   // equal magnitudes: the first one sets the sign of d
+        fixed[3][9] = 3f;
+        fixed[4][5] = 3f;
+        fixed[4][25] = -3f;
+        Arrays.fill(fixed[5], Float.NEGATIVE_INFINITY);
+        for (float[] x : fixed) {
+            byte[] scalar = new byte[18];
+            byte[] vector = new byte[18];
+            Q4_0Codec.quantizeScalar(x, 0, 32, MemorySegment.ofArray(scalar), 0);
+            Q4_0Codec.quantizeVector(x, 0, 32, MemorySegment.ofArray(vector), 0);
+            assertArrayEquals(scalar, vector, Arrays.toString(x));
+        }
+        for (int blocks : new int[]{1, 3, 7, 13}) {
+            for (int trial = 0; trial < 200; trial++) {
+                int offset = rnd.nextInt(5);
+                float[] x = new float[offset + 32 * blocks];
+                float scale = (float) Math.pow(10, rnd.nextInt(12) - 6);
+                for (int i = offset; i < x.length; i++) {
+                    x[i] = switch (trial % 4) {
+                        case 0 -> (float) rnd.nextGaussian() * scale;
+                        case 1 -> edges[rnd.nextInt(edges.length)];
+                        case 2 -> rnd.nextInt(10) == 0 ? edges[rnd.nextInt(edges.length)] : (float) rnd.nextGaussian() * scale;
+                        default -> (rnd.nextInt(17) - 8) * scale * (rnd.nextBoolean() ? 1 : -1); // ties of |max| with both signs
+                    };
+                }
+                byte[] scalar = new byte[32 * blocks / 32 * 18 + 3];
+                byte[] vector = new byte[scalar.length];
+                Q4_0Codec.quantizeScalar(x, offset, 32 * blocks, MemorySegment.ofArray(scalar), 3);
+                Q4_0Codec.quantizeVector(x, offset, 32 * blocks, MemorySegment.ofArray(vector), 3);
+                assertArrayEquals(scalar, vector, "blocks " + blocks + " trial " + trial + ": " + Arrays.toString(x));
+            }
         }
     }
 
