@@ -139,7 +139,7 @@ public final class IQ4_NLCodec implements TensorCodec {
         if (x <= VALUES[0]) return 0;
         if (x >= VALUES[15]) return 15;
         int ml = 0, mu = 15;
-        while (mu - ml > 1) {
+        while (mu - ml > 1) { // a branchless count of VALUES <= x measured slower than this search here
             int mav = (ml + mu) / 2;
             if (x < VALUES[mav]) mu = mav;
             else ml = mav;

@@ -126,6 +126,7 @@ public final class Q4_0Codec implements TensorCodec {
         Block32.checkImportance(GgmlType.Q4_0, importance, rowLength);
         float[] weight = new float[QK];
         byte[] L = new byte[QK];
+        float[] scratch = new float[KQuantScaleSearch.vectorScratchLength()];
         int blocksPerRow = rowLength / QK;
         for (int r = 0; r < n / rowLength; r++) {
             int row = srcOffset + r * rowLength;
@@ -133,7 +134,7 @@ public final class Q4_0Codec implements TensorCodec {
             for (int ib = 0; ib < blocksPerRow; ib++) {
                 int xb = row + ib * QK;
                 Block32.importanceWeights(src, xb, importance, ib * QK, sigma2, weight);
-                float d = KQuantScaleSearch.makeQxQuants(QK, 8, src, xb, L, 0, 1, weight, 0);
+                float d = KQuantScaleSearch.makeQxQuantsVector(QK, 8, src, xb, L, 0, weight, 0, scratch);
                 long at = dstOffset + ((long) r * blocksPerRow + ib) * BLOCK_BYTES;
                 dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
                 Block32.writeNibbles(L, dst, at + 2);

@@ -66,6 +66,7 @@ public final class Q5_0Codec implements TensorCodec {
         Block32.checkImportance(GgmlType.Q5_0, importance, rowLength);
         float[] weight = new float[QK];
         byte[] L = new byte[QK];
+        float[] scratch = new float[KQuantScaleSearch.vectorScratchLength()];
         int blocksPerRow = rowLength / QK;
         for (int r = 0; r < n / rowLength; r++) {
             int row = srcOffset + r * rowLength;
@@ -73,7 +74,7 @@ public final class Q5_0Codec implements TensorCodec {
             for (int ib = 0; ib < blocksPerRow; ib++) {
                 int xb = row + ib * QK;
                 Block32.importanceWeights(src, xb, importance, ib * QK, sigma2, weight);
-                float d = KQuantScaleSearch.makeQxQuants(QK, 16, src, xb, L, 0, 1, weight, 0);
+                float d = KQuantScaleSearch.makeQxQuantsVector(QK, 16, src, xb, L, 0, weight, 0, scratch);
                 long at = dstOffset + ((long) r * blocksPerRow + ib) * BLOCK_BYTES;
                 dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
                 dst.set(Block32.I32_LE, at + 2, Block32.highBits(L));

@@ -308,7 +308,8 @@ class LegacyQuantsBitExactTest {
                 byte[] vector = new byte[scalar.length];
                 Q4_0Codec.quantizeScalar(x, offset, 32 * blocks, MemorySegment.ofArray(scalar), 3);
                 Q4_0Codec.quantizeVector(x, offset, 32 * blocks, MemorySegment.ofArray(vector), 3);
-                assertArrayEquals(scalar, vector, "blocks " + blocks + " trial " + trial + ": " + Arrays.toString(x));
+                int b = blocks, t = trial;
+                assertArrayEquals(scalar, vector, () -> "blocks " + b + " trial " + t + ": " + Arrays.toString(x));
             }
         }
     }
