@@ -11,8 +11,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -56,15 +54,14 @@ class LegacyQuantsBitExactTest {
     }
 
     static Stream<Case> cases() throws IOException {
-        Path manifest = Path.of(System.getProperty("shardwise.shared", "../shared"), "data", "ggml-vectors", "manifest.tsv");
-        if (!Files.isRegularFile(manifest)) return Stream.of(new Case("absent", "", "plain", 0, 0)); // the test skips it
-        List<Case> cases = Files.readAllLines(manifest).stream()
-                .map(line -> line.split("\t"))
+        List<String[]> manifest = GgmlVectors.manifest();
+        if (manifest.isEmpty()) return Stream.of(new Case("absent", "", "plain", 0, 0)); // the test skips it
+        List<Case> cases = manifest.stream()
                 .filter(f -> f.length >= 7 && TYPES.contains(f[1]) && KINDS.contains(f[3]) && f[0].endsWith(".blocks.bin"))
                 .map(f -> new Case(f[1], f[2], f[3], Integer.parseInt(f[4]), Integer.parseInt(f[5])))
                 .toList();
         // 5 types x 2 sets x (plain + imatrix) + iq4_nl's 2 ref files
-        assertEquals(22, cases.size(), "blocks.bin files of the 32-element types in " + manifest + ": " + cases);
+        assertEquals(22, cases.size(), "blocks.bin files of the 32-element types in manifest.tsv: " + cases);
         return cases.stream();
     }
 
