@@ -29,8 +29,8 @@ public final class Q2_KCodec implements TensorCodec {
     private static final class Scratch {
         final byte[] block = new byte[BLOCK_BYTES];
         final byte[] L = new byte[QK_K];
-        final byte[] laux = new byte[16];
-        final float[] weights = new float[16];
+        final float[] weights = new float[QK_K];
+        final KQuantMinLanes lanes = new KQuantMinLanes(16);
         final float[] scales = new float[16];
         final float[] mins = new float[16];
         final float[] sw = new float[16];
@@ -67,12 +67,11 @@ public final class Q2_KCodec implements TensorCodec {
 
     /** quantize_row_q2_K_ref: weights |x|, absolute-error search, 4-bit scales and mins relative to the largest. */
     private static void searchReference(float[] x, int off, Scratch s) {
+        for (int l = 0; l < QK_K; ++l) s.weights[l] = Math.abs(x[off + l]);
+        s.lanes.search(16, 3, x, off, s.weights, 0, s.L, 0, s.scales, s.mins, -0.5f, 0.1f, 15, true, false);
         float maxScale = 0;
         float maxMin = 0;
         for (int j = 0; j < 16; ++j) {
-            for (int l = 0; l < 16; ++l) s.weights[l] = Math.abs(x[off + 16 * j + l]);
-            s.scales[j] = KQuantMinSearch.makeQkx2Quants(16, 3, x, off + 16 * j, s.weights, 0, s.L, 16 * j, s.mins, j,
-                    s.laux, -0.5f, 0.1f, 15, true);
             if (s.scales[j] > maxScale) maxScale = s.scales[j];
             if (s.mins[j] > maxMin) maxMin = s.mins[j];
         }
@@ -102,12 +101,11 @@ public final class Q2_KCodec implements TensorCodec {
         for (int j = 0; j < 16; ++j) {
             int o = off + 16 * j;
             float sw = 0;
-            for (int l = 0; l < 16; ++l) s.weights[l] = qw[qwOff + 16 * j + l] * (float) Math.sqrt(sigma2 + x[o + l] * x[o + l]);
-            for (int l = 0; l < 16; ++l) sw += s.weights[l];
+            for (int l = 0; l < 16; ++l) s.weights[16 * j + l] = qw[qwOff + 16 * j + l] * (float) Math.sqrt(sigma2 + x[o + l] * x[o + l]);
+            for (int l = 0; l < 16; ++l) sw += s.weights[16 * j + l];
             s.sw[j] = sw;
-            s.scales[j] = KQuantMinSearch.makeQkx3Quants(16, 3, x, o, s.weights, 0, s.L, 16 * j, s.mins, j,
-                    s.laux, -0.9f, 0.05f, 36, false);
         }
+        s.lanes.search(16, 3, x, off, s.weights, 0, s.L, 0, s.scales, s.mins, -0.9f, 0.05f, 36, false, true);
         float dm = KQuantMinSearch.makeQpQuants(16, 15, s.scales, s.ls, s.sw);
         float mm = KQuantMinSearch.makeQpQuants(16, 15, s.mins, s.lm, s.sw);
         byte[] block = s.block;

@@ -13,8 +13,8 @@ final class ScaleMinK4Block {
 
     /** The quant of each of the 256 values, 0..nmax, after {@link #requantize}. */
     final byte[] L = new byte[QK_K];
-    private final byte[] laux = new byte[32];
-    private final float[] weights = new float[32];
+    private final float[] weights = new float[QK_K];
+    private final KQuantMinLanes lanes = new KQuantMinLanes(32);
     private final float[] scales = new float[8];
     private final float[] mins = new float[8];
     private final float[] sw = new float[8];
@@ -35,16 +35,17 @@ final class ScaleMinK4Block {
 
     /** quantize_row_q4_K_ref / q5_K_ref: per sub-block weights {@code rms(x) + |x|}, scales relative to the largest. */
     void searchReference(float[] x, int off, byte[] block) {
-        float maxScale = 0;
-        float maxMin = 0;
         for (int j = 0; j < 8; ++j) {
             int o = off + 32 * j;
             float sumX2 = 0;
             for (int l = 0; l < 32; ++l) sumX2 += x[o + l] * x[o + l];
             float avX = (float) Math.sqrt(sumX2 / 32); // sqrtf: the double root rounded to float is the float root
-            for (int l = 0; l < 32; ++l) weights[l] = avX + Math.abs(x[o + l]);
-            scales[j] = KQuantMinSearch.makeQkx2Quants(32, nmax, x, o, weights, 0, L, 32 * j, mins, j, laux,
-                    refRmin, 0.1f, refSteps, false);
+            for (int l = 0; l < 32; ++l) weights[32 * j + l] = avX + Math.abs(x[o + l]);
+        }
+        lanes.search(8, nmax, x, off, weights, 0, L, 0, scales, mins, refRmin, 0.1f, refSteps, false, false);
+        float maxScale = 0;
+        float maxMin = 0;
+        for (int j = 0; j < 8; ++j) {
             if (scales[j] > maxScale) maxScale = scales[j];
             if (mins[j] > maxMin) maxMin = mins[j];
         }
@@ -72,14 +73,13 @@ final class ScaleMinK4Block {
         for (int j = 0; j < 8; ++j) {
             int o = off + 32 * j;
             for (int l = 0; l < 32; ++l) {
-                weights[l] = qw[qwOff + 32 * j + l] * (float) Math.sqrt(sigma2 + x[o + l] * x[o + l]);
+                weights[32 * j + l] = qw[qwOff + 32 * j + l] * (float) Math.sqrt(sigma2 + x[o + l] * x[o + l]);
             }
             float sumw = 0;
-            for (int l = 0; l < 32; ++l) sumw += weights[l];
+            for (int l = 0; l < 32; ++l) sumw += weights[32 * j + l];
             sw[j] = sumw;
-            scales[j] = KQuantMinSearch.makeQkx3Quants(32, nmax, x, o, weights, 0, L, 32 * j, mins, j, laux,
-                    -0.9f, 0.05f, 36, false);
         }
+        lanes.search(8, nmax, x, off, weights, 0, L, 0, scales, mins, -0.9f, 0.05f, 36, false, true);
         float dBlock = KQuantMinSearch.makeQpQuants(8, 63, scales, qs, sw);
         float mBlock = KQuantMinSearch.makeQpQuants(8, 63, mins, qm, sw);
         for (int j = 0; j < 8; ++j) {
