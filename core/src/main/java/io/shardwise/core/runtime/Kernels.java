@@ -37,6 +37,28 @@ public sealed interface Kernels permits VectorKernels, ScalarKernels {
     /** SwiGLU's gate: {@code gate[i] = silu(gate[i]) * up[i]} for i in [0, n). */
     void swiglu(float[] gate, float[] up, int n);
 
+    /**
+     * RMSNorm: {@code out[outOff + i] = weight[i] * (inv * x[xOff + i])} for i < n, where
+     * {@code inv = 1 / sqrt(mean(x^2) + eps)} (the mean in float, the root in double). out may be x.
+     */
+    void rmsnorm(float[] x, int xOff, float[] weight, float[] out, int outOff, int n, float eps);
+
+    /** Softmax in place over [off, off + n): exp(x - max) / sum; entries of -infinity weigh exactly zero. */
+    void softmax(float[] x, int off, int n);
+
+    /**
+     * RoPE over the heads of {@code headSize} values in [off, off + n), each rotated by the angles whose
+     * cosines and sines are {@code cos/sin[csOff + j]}, j < headSize / 2 (precomputed for one position).
+     * Interleaved ({@code neox = false}, GGUF "llama"): pairs (2j, 2j+1). NEOX ({@code neox = true}, qwen2): pairs (j, j + headSize/2).
+     */
+    void rope(float[] v, int off, int n, int headSize, float[] cos, float[] sin, int csOff, boolean neox);
+
+    /** IEEE halfs (little-endian, at byte offset {@code at}) to floats: {@code dst[dstOff + i]} for i < n, exact as ggml's fp16_to_fp32 (NaNs stay NaN). */
+    void decodeF16(java.lang.foreign.MemorySegment src, long at, float[] dst, int dstOff, int n);
+
+    /** bfloat16s (little-endian, at byte offset {@code at}) to floats: the 16 bits become a float's top half. */
+    void decodeBF16(java.lang.foreign.MemorySegment src, long at, float[] dst, int dstOff, int n);
+
     /** The kernels to use: the Vector API ones unless {@code -Dshardwise.kernels=scalar}. */
     static Kernels preferred() {
         return "scalar".equalsIgnoreCase(System.getProperty("shardwise.kernels")) ? ScalarKernels.INSTANCE : VectorKernels.INSTANCE;

@@ -63,4 +63,39 @@ public final class ScalarKernels implements Kernels {
             gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
         }
     }
+
+    @Override
+    public void rmsnorm(float[] x, int xOff, float[] weight, float[] out, int outOff, int n, float eps) {
+        float inv = (float) (1.0 / Math.sqrt(dot(x, xOff, x, xOff, n) / n + eps));
+        for (int i = 0; i < n; i++) out[outOff + i] = weight[i] * (inv * x[xOff + i]);
+    }
+
+    @Override
+    public void softmax(float[] x, int off, int n) {
+        float inv = 1f / expInPlace(x, off, n, max(x, off, n));
+        for (int i = off; i < off + n; i++) x[i] *= inv;
+    }
+
+    @Override
+    public void rope(float[] v, int off, int n, int headSize, float[] cos, float[] sin, int csOff, boolean neox) {
+        int half = headSize / 2;
+        for (int h = off; h < off + n; h += headSize) {
+            for (int j = 0; j < half; j++) {
+                int i0 = neox ? h + j : h + 2 * j, i1 = neox ? i0 + half : i0 + 1;
+                float c = cos[csOff + j], s = sin[csOff + j], v0 = v[i0], v1 = v[i1];
+                v[i0] = v0 * c - v1 * s;
+                v[i1] = v0 * s + v1 * c;
+            }
+        }
+    }
+
+    @Override
+    public void decodeF16(java.lang.foreign.MemorySegment src, long at, float[] dst, int dstOff, int n) {
+        for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(src.get(WeightRows.I16, at + 2L * i));
+    }
+
+    @Override
+    public void decodeBF16(java.lang.foreign.MemorySegment src, long at, float[] dst, int dstOff, int n) {
+        for (int i = 0; i < n; i++) dst[dstOff + i] = Float.intBitsToFloat(src.get(WeightRows.I16, at + 2L * i) << 16);
+    }
 }

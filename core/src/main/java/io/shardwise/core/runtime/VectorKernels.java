@@ -2,7 +2,10 @@ package io.shardwise.core.runtime;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
 
 /**
  * Vector API kernels (the preferred species, 16 floats with AVX-512); {@link ScalarKernels} is the twin.
@@ -12,6 +15,12 @@ public final class VectorKernels implements Kernels {
     public static final VectorKernels INSTANCE = new VectorKernels();
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    /** Interleaved RoPE: lanes (2j, 2j+1) swapped, and the j-th angle spread over both lanes of pair j (low and high half of a vector of angles). */
+    private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromOp(S, i -> i ^ 1);
+    private static final VectorShuffle<Float> SPREAD_LO = VectorShuffle.fromOp(S, i -> i / 2);
+    private static final VectorShuffle<Float> SPREAD_HI = VectorShuffle.fromOp(S, i -> L / 2 + i / 2);
+    /** -1 on even lanes: the rotation's minus sign lands on the pair's first value. */
+    private static final FloatVector ALTERNATE_SIGN = FloatVector.fromArray(S, alternateSigns(), 0);
 
     private VectorKernels() {
     }
@@ -193,5 +202,78 @@ public final class VectorKernels implements Kernels {
             float g = gate[i];
             gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
         }
+    }
+
+    @Override
+    public void rmsnorm(float[] x, int xOff, float[] weight, float[] out, int outOff, int n, float eps) {
+        float inv = (float) (1.0 / Math.sqrt(dot(x, xOff, x, xOff, n) / n + eps));
+        int nb = S.loopBound(n), i = 0;
+        for (; i < nb; i += L) {
+            FloatVector.fromArray(S, weight, i).mul(FloatVector.fromArray(S, x, xOff + i).mul(inv)).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = weight[i] * (inv * x[xOff + i]);
+    }
+
+    @Override
+    public void softmax(float[] x, int off, int n) {
+        float inv = 1f / expInPlace(x, off, n, max(x, off, n));
+        int nb = S.loopBound(n), i = 0;
+        for (; i < nb; i += L) FloatVector.fromArray(S, x, off + i).mul(inv).intoArray(x, off + i);
+        for (; i < n; i++) x[off + i] *= inv;
+    }
+
+    @Override
+    public void rope(float[] v, int off, int n, int headSize, float[] cos, float[] sin, int csOff, boolean neox) {
+        int half = headSize / 2;
+        for (int h = off; h < off + n; h += headSize) {
+            int j = 0;
+            if (neox) {
+                for (; j + L <= half; j += L) {
+                    FloatVector c = FloatVector.fromArray(S, cos, csOff + j), s = FloatVector.fromArray(S, sin, csOff + j);
+                    FloatVector v0 = FloatVector.fromArray(S, v, h + j), v1 = FloatVector.fromArray(S, v, h + half + j);
+                    v0.mul(c).sub(v1.mul(s)).intoArray(v, h + j);
+                    v0.mul(s).add(v1.mul(c)).intoArray(v, h + half + j);
+                }
+            } else {
+                // L angles rotate 2L values: two vectors of interleaved pairs
+                for (; j + L <= half; j += L) {
+                    FloatVector c = FloatVector.fromArray(S, cos, csOff + j), s = FloatVector.fromArray(S, sin, csOff + j);
+                    rotatePairs(v, h + 2 * j, c.rearrange(SPREAD_LO), s.rearrange(SPREAD_LO).mul(ALTERNATE_SIGN));
+                    rotatePairs(v, h + 2 * j + L, c.rearrange(SPREAD_HI), s.rearrange(SPREAD_HI).mul(ALTERNATE_SIGN));
+                }
+            }
+            for (; j < half; j++) {
+                int i0 = neox ? h + j : h + 2 * j, i1 = neox ? i0 + half : i0 + 1;
+                float c = cos[csOff + j], s = sin[csOff + j], v0 = v[i0], v1 = v[i1];
+                v[i0] = v0 * c - v1 * s;
+                v[i1] = v0 * s + v1 * c;
+            }
+        }
+    }
+
+    /** (v0, v1) -> (v0 c - v1 s, v1 c + v0 s) on every pair: v * c + swap(v) * (-s, s). */
+    private static void rotatePairs(float[] v, int at, FloatVector c, FloatVector signedS) {
+        FloatVector x = FloatVector.fromArray(S, v, at);
+        x.mul(c).add(x.rearrange(SWAP_PAIRS).mul(signedS)).intoArray(v, at);
+    }
+
+    private static float[] alternateSigns() {
+        float[] s = new float[L];
+        for (int i = 0; i < L; i++) s[i] = (i & 1) == 0 ? -1f : 1f;
+        return s;
+    }
+
+    @Override
+    public void decodeF16(MemorySegment src, long at, float[] dst, int dstOff, int n) {
+        int nb = S.loopBound(n), i = 0;
+        for (; i < nb; i += L) VectorRowKernels.halfsToFloats(src, at + 2L * i).intoArray(dst, dstOff + i);
+        for (; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(src.get(WeightRows.I16, at + 2L * i));
+    }
+
+    @Override
+    public void decodeBF16(MemorySegment src, long at, float[] dst, int dstOff, int n) {
+        int nb = S.loopBound(n), i = 0;
+        for (; i < nb; i += L) VectorRowKernels.bfloatsToFloats(src, at + 2L * i).intoArray(dst, dstOff + i);
+        for (; i < n; i++) dst[dstOff + i] = Float.intBitsToFloat(src.get(WeightRows.I16, at + 2L * i) << 16);
     }
 }
