@@ -41,6 +41,14 @@ final class Block32 {
         }
     }
 
+    /**
+     * C's float-to-integer cast as ggml's x86-64 build runs it (cvttss2si): truncation, and INT_MIN for NaN and out of
+     * range, where Java saturates. It matters when 1/d overflows (d subnormal): x/d is then infinite.
+     */
+    static int truncToInt(float f) {
+        return f > -2147483649f && f < 2147483648f ? (int) f : Integer.MIN_VALUE;
+    }
+
     /** sum(x^2)/n over one row, accumulated in float in index order as ggml does. */
     static float meanSquare(float[] x, int off, int n) {
         float sum = 0;

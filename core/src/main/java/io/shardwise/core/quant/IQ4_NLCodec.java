@@ -6,6 +6,7 @@ import io.shardwise.core.tensor.TensorType;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 
 /**
  * ggml IQ4_NL: blocks of 32 as fp16 scale d and 16 bytes of nibbles indexing the non-linear table
@@ -58,13 +59,11 @@ public final class IQ4_NLCodec implements TensorCodec {
                                        MemorySegment dst, long dstOffset) {
         float[] weight = new float[QK];
         byte[] L = new byte[QK];
-        java.util.Arrays.fill(L, (byte) 8);
+        Arrays.fill(L, (byte) 8);
         int blocksPerRow = rowLength / QK;
         for (int b = 0; b < n / QK; b++) {
             int xb = srcOffset + b * QK;
-            float[] qw = importance;
-            int qwOff = (b % blocksPerRow) * QK;
-            float d = quantizeBlock(src, xb, qw, qwOff, ntry, weight, L);
+            float d = quantizeBlock(src, xb, importance, (b % blocksPerRow) * QK, ntry, weight, L);
             long at = dstOffset + (long) b * BLOCK_BYTES;
             dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
             Block32.writeNibbles(L, dst, at + 2);

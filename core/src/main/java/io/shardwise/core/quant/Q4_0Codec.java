@@ -29,6 +29,8 @@ public final class Q4_0Codec implements TensorCodec {
     private static final int LANES = FS.length();
     /** The vector path packs one lane group of low and high nibbles into LANES bytes: 8 or 16 lanes. */
     static final boolean VECTOR_OK = LANES == 8 || LANES == 16;
+    /** Near and below this max |x|, d = max/-8 is subnormal and 1/d overflows (from about 2^-125). */
+    private static final float OVERFLOWING_AMAX = 0x1p-120f;
     private static final VectorSpecies<Byte> BS = VECTOR_OK ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * LANES)) : null;
 
     @Override
@@ -63,8 +65,8 @@ public final class Q4_0Codec implements TensorCodec {
         dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
         long lo = 0, hi = 0;
         for (int j = 0; j < QK / 2; j++) {
-            int q0 = Math.min(15, (byte) (int) (src[base + j] * id + 8.5f));
-            int q1 = Math.min(15, (byte) (int) (src[base + QK / 2 + j] * id + 8.5f));
+            int q0 = Math.min(15, (byte) Block32.truncToInt(src[base + j] * id + 8.5f));
+            int q1 = Math.min(15, (byte) Block32.truncToInt(src[base + QK / 2 + j] * id + 8.5f));
             long packed = (q0 | (q1 << 4)) & 0xFF;
             if (j < 8) lo |= packed << (8 * j);
             else hi |= packed << (8 * (j - 8));
@@ -75,8 +77,9 @@ public final class Q4_0Codec implements TensorCodec {
 
     /**
      * quantize_row_q4_0_ref with the Vector API: max |x| by lanes, and x/d + 8.5 truncated, clamped and packed by lanes.
-     * Same bytes as the scalar twin: max of floats and the per-value ops are exact lane by lane; a block with a NaN
-     * (which the scalar loop skips over while the lane max propagates it) goes to the scalar code.
+     * Same bytes as the scalar twin: max of floats and the per-value ops are exact lane by lane. A block with a NaN
+     * (which the scalar loop skips over while the lane max propagates it), or so small that 1/d overflows (where x86's
+     * cast of an infinite x/d gives 0 and the lane conversion saturates), goes to the scalar code.
      */
     static void quantizeVector(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
         for (int b = 0; b < n / QK; b++) {
@@ -85,7 +88,7 @@ public final class Q4_0Codec implements TensorCodec {
             FloatVector amaxV = FloatVector.fromArray(FS, src, base).abs();
             for (int k = LANES; k < QK; k += LANES) amaxV = amaxV.max(FloatVector.fromArray(FS, src, base + k).abs());
             float amax = amaxV.reduceLanes(VectorOperators.MAX);
-            if (Float.isNaN(amax)) {
+            if (Float.isNaN(amax) || (amax != 0 && amax < OVERFLOWING_AMAX)) {
                 quantizeBlockScalar(src, base, dst, at);
                 continue;
             }

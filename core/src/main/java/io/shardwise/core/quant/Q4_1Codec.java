@@ -40,8 +40,8 @@ public final class Q4_1Codec implements TensorCodec {
             dst.set(Block32.I16_LE, at + 2, F16Codec.floatToHalf(min));
             long lo = 0, hi = 0;
             for (int j = 0; j < QK / 2; j++) {
-                int q0 = Math.min(15, (byte) (int) ((src[base + j] - min) * id + 0.5f));
-                int q1 = Math.min(15, (byte) (int) ((src[base + QK / 2 + j] - min) * id + 0.5f));
+                int q0 = Math.min(15, (byte) Block32.truncToInt((src[base + j] - min) * id + 0.5f));
+                int q1 = Math.min(15, (byte) Block32.truncToInt((src[base + QK / 2 + j] - min) * id + 0.5f));
                 long packed = (q0 | (q1 << 4)) & 0xFF;
                 if (j < 8) lo |= packed << (8 * j);
                 else hi |= packed << (8 * (j - 8));

@@ -41,8 +41,8 @@ public final class Q5_0Codec implements TensorCodec {
             int qh = 0;
             long lo = 0, hi = 0;
             for (int j = 0; j < QK / 2; j++) {
-                int q0 = Math.min(31, (byte) (int) (src[base + j] * id + 16.5f));
-                int q1 = Math.min(31, (byte) (int) (src[base + QK / 2 + j] * id + 16.5f));
+                int q0 = Math.min(31, (byte) Block32.truncToInt(src[base + j] * id + 16.5f));
+                int q1 = Math.min(31, (byte) Block32.truncToInt(src[base + QK / 2 + j] * id + 16.5f));
                 long packed = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
                 if (j < 8) lo |= packed << (8 * j);
                 else hi |= packed << (8 * (j - 8));

@@ -42,8 +42,8 @@ public final class Q5_1Codec implements TensorCodec {
             long lo = 0, hi = 0;
             for (int j = 0; j < QK / 2; j++) {
                 // ggml converts straight to uint8_t with no clamp: (x - min)/d + 0.5 stays below 32
-                int q0 = (int) ((src[base + j] - min) * id + 0.5f) & 0xFF;
-                int q1 = (int) ((src[base + QK / 2 + j] - min) * id + 0.5f) & 0xFF;
+                int q0 = Block32.truncToInt((src[base + j] - min) * id + 0.5f) & 0xFF;
+                int q1 = Block32.truncToInt((src[base + QK / 2 + j] - min) * id + 0.5f) & 0xFF;
                 long packed = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
                 if (j < 8) lo |= packed << (8 * j);
                 else hi |= packed << (8 * (j - 8));

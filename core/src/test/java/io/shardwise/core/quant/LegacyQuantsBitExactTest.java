@@ -272,7 +272,9 @@ class LegacyQuantsBitExactTest {
         Random rnd = new Random(11);
         float[] edges = {0f, -0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE, -Float.MIN_VALUE,
                 Float.MAX_VALUE, -Float.MAX_VALUE, 65504f, 65520f, 1e-8f, -1e-8f, 3f, -3f, 0.5f, -0.5f, 7.5f, -8f};
-        float[][] fixed = new float[6][32];
+        float[][] fixed = new float[8][32];
+        fixed[6] = subnormalBlock();                         // 1/d overflows
+        for (int j = 0; j < 32; j++) fixed[7][j] = 0x1p-123f * (j - 9); // d just normal
         Arrays.fill(fixed[0], -0f);                          // all -0: ggml's d is 0/-8 = -0
         for (int j = 0; j < 32; j += 2) fixed[1][j] = -0f;   // +0 and -0
         Arrays.fill(fixed[2], Float.NaN);
@@ -308,6 +310,43 @@ class LegacyQuantsBitExactTest {
                 int b = blocks, t = trial;
                 assertArrayEquals(scalar, vector, () -> "blocks " + b + " trial " + t + ": " + Arrays.toString(x));
             }
+        }
+    }
+
+    /** max 8e-39: d = max/-8 is subnormal and 1/d infinite, so x/d is infinite or NaN. */
+    private static float[] subnormalBlock() {
+        float[] x = new float[32];
+        for (int j = 0; j < 32; j++) x[j] = j % 3 == 0 ? -4e-39f : j % 3 == 1 ? 0f : 2e-39f;
+        x[0] = 8e-39f;
+        return x;
+    }
+
+    /**
+     * Where x/d is infinite or NaN, ggml's casts to int8_t/uint8_t give 0 on x86-64 (cvttss2si's INT_MIN), where a
+     * Java cast saturates; the expected bytes are ggml's quantize_row_*_ref built with gcc -O3 for x86-64.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_1", "Q5_0", "Q5_1"})
+    void infiniteQuotientsQuantizeAsOnX86(GgmlType type) {
+        byte[] out = new byte[type.blockBytes];
+        Arrays.fill(out, (byte) 0x5A);
+        TensorCodecs.codec(type).quantize(subnormalBlock(), 0, 32, 32, MemorySegment.ofArray(out), 0);
+        int quantsAt = type == GgmlType.Q4_0 || type == GgmlType.Q5_0 ? 2 : 4;
+        assertArrayEquals(new byte[type.blockBytes - quantsAt], Arrays.copyOfRange(out, quantsAt, out.length), type.name());
+        float[] withInf = new float[32];
+        for (int j = 0; j < 32; j++) withInf[j] = j % 2 == 1 ? 1f : -2f;
+        withInf[7] = Float.POSITIVE_INFINITY;
+        TensorCodecs.codec(type).quantize(withInf, 0, 32, 32, MemorySegment.ofArray(out), 0);
+        if (type == GgmlType.Q4_0) {
+            byte[] want = new byte[16];
+            Arrays.fill(want, (byte) 0x88);
+            want[7] = (byte) 0x80;
+            assertArrayEquals(want, Arrays.copyOfRange(out, 2, 18));
+        } else if (type == GgmlType.Q5_0) {
+            assertArrayEquals(new byte[]{0x7f, (byte) 0xff, (byte) 0xff, (byte) 0xff}, Arrays.copyOfRange(out, 2, 6));
+            assertArrayEquals(new byte[16], Arrays.copyOfRange(out, 6, 22));
+        } else {
+            assertArrayEquals(new byte[type.blockBytes - 4], Arrays.copyOfRange(out, 4, out.length), type.name());
         }
     }
 
