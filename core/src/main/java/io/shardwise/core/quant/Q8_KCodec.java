@@ -28,39 +28,45 @@ public final class Q8_KCodec implements TensorCodec {
     @Override
     public void quantize(float[] src, int srcOffset, int n, int rowLength, MemorySegment dst, long dstOffset) {
         SuperBlockRows.checkQuantize(GgmlType.Q8_K, n, rowLength);
-        MemorySegment block = MemorySegment.ofArray(new byte[BLOCK_BYTES]);
+        byte[] qs = new byte[QK_K];
+        short[] bsums = new short[16];
         for (int b = 0; b < n / QK_K; b++) {
-            quantizeBlock(src, srcOffset + b * QK_K, block);
-            MemorySegment.copy(block, 0, dst, dstOffset + (long) b * BLOCK_BYTES, BLOCK_BYTES);
+            float d = quantizeBlock(src, srcOffset + b * QK_K, qs, 0, bsums, 0);
+            long at = dstOffset + (long) b * BLOCK_BYTES;
+            dst.set(F32_LE, at, d);
+            MemorySegment.copy(qs, 0, dst, ValueLayout.JAVA_BYTE, at + 4, QK_K);
+            MemorySegment.copy(bsums, 0, dst, I16_LE, at + 4 + QK_K, 16);
         }
     }
 
-    private static void quantizeBlock(float[] x, int off, MemorySegment y) {
+    /**
+     * Quantizes the 256 values at {@code x[xOff]} to {@code qs[qsOff..qsOff+256)} and their 16 sums of 16 to
+     * {@code bsums[bsumsOff..bsumsOff+16)}; returns the block's scale d (value = d * q). For callers that keep
+     * activations on the heap (dot products against K-quant weights).
+     */
+    public static float quantizeBlock(float[] x, int xOff, byte[] qs, int qsOff, short[] bsums, int bsumsOff) {
         float max = 0;
         float amax = 0;
         for (int j = 0; j < QK_K; ++j) {
-            float ax = Math.abs(x[off + j]);
+            float ax = Math.abs(x[xOff + j]);
             if (ax > amax) {
                 amax = ax;
-                max = x[off + j];
+                max = x[xOff + j];
             }
         }
         if (amax == 0) { // also when every value is NaN, as ggml's !amax
-            y.fill((byte) 0);
-            return;
+            java.util.Arrays.fill(qs, qsOff, qsOff + QK_K, (byte) 0);
+            java.util.Arrays.fill(bsums, bsumsOff, bsumsOff + 16, (short) 0);
+            return 0f;
         }
         float iscale = -127.f / max;
+        for (int j = 0; j < QK_K; ++j) qs[qsOff + j] = (byte) Math.min(127, GgmlRound.nearestInt(iscale * x[xOff + j]));
         for (int j = 0; j < 16; ++j) {
             int sum = 0;
-            for (int i = 0; i < 16; ++i) {
-                int v = Math.min(127, GgmlRound.nearestInt(iscale * x[off + 16 * j + i]));
-                byte q = (byte) v;
-                y.set(ValueLayout.JAVA_BYTE, 4 + 16 * j + i, q);
-                sum += q;
-            }
-            y.set(I16_LE, 4 + QK_K + 2 * j, (short) sum);
+            for (int i = 0; i < 16; ++i) sum += qs[qsOff + 16 * j + i];
+            bsums[bsumsOff + j] = (short) sum;
         }
-        y.set(F32_LE, 0, 1 / iscale);
+        return 1 / iscale;
     }
 
     @Override

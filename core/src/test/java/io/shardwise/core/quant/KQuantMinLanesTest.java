@@ -45,7 +45,7 @@ class KQuantMinLanesTest {
         Random r = new Random(n * 31L + nmax + nstep);
         int subBlocks = 16;
         KQuantMinLanes lanes = new KQuantMinLanes(n);
-        for (int round = 0; round < 40; round++) {
+        for (int round = 0; round < 15; round++) {
             float[] x = new float[subBlocks * n], w = new float[subBlocks * n];
             for (int j = 0; j < subBlocks; j++) fill(r, r.nextInt(16), x, w, j * n, n);
             byte[] lanesL = new byte[subBlocks * n], scalarL = new byte[subBlocks * n];
