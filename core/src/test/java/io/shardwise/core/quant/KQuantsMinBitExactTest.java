@@ -114,6 +114,34 @@ class KQuantsMinBitExactTest {
             assertTrue(e.getMessage().contains("multiple of 256"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> codec.dequantize(dst, 128, 256, 256, x, 0));
             assertTrue(e.getMessage().contains("whole blocks"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> codec.quantize(x, 0, 300, 256, dst, 0));
+            assertTrue(e.getMessage().contains("whole rows"), e.getMessage());
+        }
+        for (String type : List.of("q2_K", "q4_K", "q5_K")) {
+            TensorCodec codec = TensorCodecs.codec(GgmlType.valueOf(type.toUpperCase()));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> codec.quantize(new float[512], 0, 512, 512, new float[256], MemorySegment.ofArray(new byte[1024]), 0));
+            assertTrue(e.getMessage().contains("one weight per column (512), got 256"), e.getMessage());
+        }
+    }
+
+    @Test
+    void scalesAndMinsRoundTripThroughTheTwelveByteLayout() {
+        java.util.Random r = new java.util.Random(7);
+        for (int round = 0; round < 200; round++) {
+            int[] ls = new int[8], lm = new int[8];
+            for (int j = 0; j < 8; j++) {
+                ls[j] = round == 0 ? 63 : r.nextInt(64);
+                lm[j] = round == 0 ? 63 : r.nextInt(64);
+            }
+            byte[] packed = new byte[14];
+            KQuantMinSearch.packScaleMinK4(ls, lm, packed, 1);
+            for (int j = 0; j < 8; j++) {
+                assertEquals(ls[j], KQuantMinSearch.scaleK4(j, packed, 1), "scale " + j);
+                assertEquals(lm[j], KQuantMinSearch.minK4(j, packed, 1), "min " + j);
+            }
+            assertEquals(0, packed[0]);
+            assertEquals(0, packed[13]);
         }
     }
 }
