@@ -185,6 +185,17 @@ public final class KQuantMinSearch {
     }
 
     /**
+     * The K-quants' final pass (quantize_row_q2_K/q4_K/q5_K): each value's quant under the stored sub-block scale
+     * {@code d} and min {@code dm}, {@code L[lOff + i] = clamp(nearest_int((x[xOff + i] + dm) / d), 0, nmax)}.
+     */
+    public static void requantize(float[] x, int xOff, int n, float d, float dm, int nmax, byte[] L, int lOff) {
+        for (int i = 0; i < n; ++i) {
+            int l = GgmlRound.nearestInt((x[xOff + i] + dm) / d);
+            L[lOff + i] = (byte) Math.max(0, Math.min(nmax, l));
+        }
+    }
+
+    /**
      * ggml's 12-byte scale layout of Q4_K/Q5_K: eight 6-bit scales {@code ls} and mins {@code lm} (each already in
      * [0, 63] or truncated to 8 bits as ggml's uint8_t would be) packed into {@code out[off..off+12)}.
      */

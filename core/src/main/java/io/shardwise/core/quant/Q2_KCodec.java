@@ -125,11 +125,7 @@ public final class Q2_KCodec implements TensorCodec {
             float d = d0 * (sc & 0xF);
             if (d == 0) continue;
             float dm = dmin0 * (sc >> 4);
-            int o = off + 16 * j;
-            for (int ii = 0; ii < 16; ++ii) {
-                int l = GgmlRound.nearestInt((x[o + ii] + dm) / d);
-                L[16 * j + ii] = (byte) Math.max(0, Math.min(3, l));
-            }
+            KQuantMinLanes.requantize(x, off + 16 * j, 16, d, dm, 3, L, 16 * j);
         }
         for (int j = 0; j < QK_K; j += 128) {
             int q = QS_OFFSET + j / 4;

@@ -99,11 +99,7 @@ final class ScaleMinK4Block {
             float d = d0 * KQuantMinSearch.scaleK4(j, block, SCALES_OFFSET);
             if (d == 0) continue;
             float dm = dmin0 * KQuantMinSearch.minK4(j, block, SCALES_OFFSET);
-            int o = off + 32 * j;
-            for (int ii = 0; ii < 32; ++ii) {
-                int l = GgmlRound.nearestInt((x[o + ii] + dm) / d);
-                L[32 * j + ii] = (byte) Math.max(0, Math.min(nmax, l));
-            }
+            KQuantMinLanes.requantize(x, off + 32 * j, 32, d, dm, nmax, L, 32 * j);
         }
     }
 

@@ -5,9 +5,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** The Vector API search (one sub-block per lane) against the scalar make_qkx2_quants / make_qkx3_quants, bit for bit. */
+/** The Vector API search (one sub-block per lane) and requantize against their scalar twins (make_qkx2/qkx3_quants), bit for bit. */
 class KQuantMinLanesTest {
 
     /** Sub-blocks of many shapes: gaussian, zero, constant, all negative, tiny, huge, outliers, ties, NaN, zero weights. */
@@ -45,7 +46,7 @@ class KQuantMinLanesTest {
         Random r = new Random(n * 31L + nmax + nstep);
         int subBlocks = 16;
         KQuantMinLanes lanes = new KQuantMinLanes(n);
-        for (int round = 0; round < 15; round++) {
+        for (int round = 0; round < 10; round++) {
             float[] x = new float[subBlocks * n], w = new float[subBlocks * n];
             for (int j = 0; j < subBlocks; j++) fill(r, r.nextInt(16), x, w, j * n, n);
             byte[] lanesL = new byte[subBlocks * n], scalarL = new byte[subBlocks * n];
@@ -64,6 +65,25 @@ class KQuantMinLanesTest {
                 assertEquals(Float.floatToRawIntBits(scalarMin[j]), Float.floatToRawIntBits(lanesMin[j]), "min, " + at);
                 for (int i = 0; i < n; i++) assertEquals(scalarL[j * n + i], lanesL[j * n + i], "quant " + i + ", " + at);
             }
+        }
+    }
+
+    @ParameterizedTest(name = "requantize n={0} nmax={1}")
+    @CsvSource({"16, 3", "32, 15", "32, 31", "8, 7"})
+    void requantizeMatchesScalar(int n, int nmax) {
+        Random r = new Random(n * 7L + nmax);
+        float[] ds = {1e-3f, 0.02f, 1f, 3e-8f, 65504f, -0.5f, Float.MIN_VALUE, Float.NaN};
+        for (int round = 0; round < 200; round++) {
+            float[] x = new float[n + 3];
+            int shape = r.nextInt(16);
+            float[] w = new float[n + 3];
+            fill(r, shape, x, w, 3, n);
+            float d = ds[round % ds.length] * (1 + r.nextFloat());
+            float dm = round % 5 == 0 ? 0f : Math.abs((float) r.nextGaussian()) * d * 4;
+            byte[] vector = new byte[n + 1], scalar = new byte[n + 1];
+            KQuantMinLanes.requantize(x, 3, n, d, dm, nmax, vector, 1);
+            KQuantMinSearch.requantize(x, 3, n, d, dm, nmax, scalar, 1);
+            assertArrayEquals(scalar, vector, "round " + round + " shape " + shape + " d " + d + " dm " + dm);
         }
     }
 }
