@@ -56,29 +56,29 @@ final class Block32 {
         return sum / n;
     }
 
-    /** {@code weight[j] = qw[qwOff + j] * sqrtf(sigma2 + x[j]*x[j])} for one block (sqrt of a float is exact in double). */
-    static void importanceWeights(float[] x, int xOff, float[] qw, int qwOff, float sigma2, float[] weight) {
+    /** {@code weight[wOff + j] = qw[qwOff + j] * sqrtf(sigma2 + x[j]*x[j])} for one block (sqrt of a float is exact in double). */
+    static void importanceWeights(float[] x, int xOff, float[] qw, int qwOff, float sigma2, float[] weight, int wOff) {
         for (int j = 0; j < QK; j++) {
             float v = x[xOff + j];
-            weight[j] = qw[qwOff + j] * (float) Math.sqrt(sigma2 + v * v);
+            weight[wOff + j] = qw[qwOff + j] * (float) Math.sqrt(sigma2 + v * v);
         }
     }
 
-    /** Writes 16 bytes {@code L[j] | L[j+16] << 4} at {@code at} (the low 4 bits of each quant). */
-    static void writeNibbles(byte[] L, MemorySegment dst, long at) {
+    /** Writes 16 bytes {@code L[j] | L[j+16] << 4} (j from {@code lOff}) at {@code at}: the low 4 bits of each quant. */
+    static void writeNibbles(byte[] L, int lOff, MemorySegment dst, long at) {
         long lo = 0, hi = 0;
         for (int j = 0; j < 8; j++) {
-            lo |= (long) ((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4)) << (8 * j);
-            hi |= (long) ((L[j + 8] & 0x0F) | ((L[j + 24] & 0x0F) << 4)) << (8 * j);
+            lo |= (long) ((L[lOff + j] & 0x0F) | ((L[lOff + j + 16] & 0x0F) << 4)) << (8 * j);
+            hi |= (long) ((L[lOff + j + 8] & 0x0F) | ((L[lOff + j + 24] & 0x0F) << 4)) << (8 * j);
         }
         dst.set(I64_LE, at, lo);
         dst.set(I64_LE, at + 8, hi);
     }
 
-    /** The 5th bits of 32 quants as ggml's qh: bit j holds bit 4 of quant j. */
-    static int highBits(byte[] L) {
+    /** The 5th bits of 32 quants (from {@code lOff}) as ggml's qh: bit j holds bit 4 of quant j. */
+    static int highBits(byte[] L, int lOff) {
         int qh = 0;
-        for (int j = 0; j < QK; j++) qh |= ((L[j] >> 4) & 1) << j;
+        for (int j = 0; j < QK; j++) qh |= ((L[lOff + j] >> 4) & 1) << j;
         return qh;
     }
 }

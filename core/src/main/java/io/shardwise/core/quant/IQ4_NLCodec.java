@@ -66,7 +66,7 @@ public final class IQ4_NLCodec implements TensorCodec {
             float d = quantizeBlock(src, xb, importance, (b % blocksPerRow) * QK, ntry, weight, L);
             long at = dstOffset + (long) b * BLOCK_BYTES;
             dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
-            Block32.writeNibbles(L, dst, at + 2);
+            Block32.writeNibbles(L, 0, dst, at + 2);
         }
     }
 

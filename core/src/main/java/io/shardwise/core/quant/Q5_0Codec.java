@@ -73,12 +73,12 @@ public final class Q5_0Codec implements TensorCodec {
             float sigma2 = Block32.meanSquare(src, row, rowLength);
             for (int ib = 0; ib < blocksPerRow; ib++) {
                 int xb = row + ib * QK;
-                Block32.importanceWeights(src, xb, importance, ib * QK, sigma2, weight);
+                Block32.importanceWeights(src, xb, importance, ib * QK, sigma2, weight, 0);
                 float d = KQuantScaleSearch.makeQxQuantsVector(QK, 16, src, xb, L, 0, weight, 0, scratch);
                 long at = dstOffset + ((long) r * blocksPerRow + ib) * BLOCK_BYTES;
                 dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
-                dst.set(Block32.I32_LE, at + 2, Block32.highBits(L));
-                Block32.writeNibbles(L, dst, at + 6);
+                dst.set(Block32.I32_LE, at + 2, Block32.highBits(L, 0));
+                Block32.writeNibbles(L, 0, dst, at + 6);
             }
         }
     }

@@ -63,25 +63,24 @@ public final class Q5_1Codec implements TensorCodec {
             quantize(src, srcOffset, n, rowLength, dst, dstOffset);
             return;
         }
+        quantizeWeighted(src, srcOffset, n, rowLength, importance, dst, dstOffset, true);
+    }
+
+    /** The importance path; {@code lanes} false searches block by block (the scalar twin of the lane search). */
+    static void quantizeWeighted(float[] src, int srcOffset, int n, int rowLength, float[] importance, MemorySegment dst,
+                                 long dstOffset, boolean lanes) {
         Block32.checkRows(GgmlType.Q5_1, n, rowLength);
         Block32.checkImportance(GgmlType.Q5_1, importance, rowLength);
-        float[] weight = new float[QK];
-        byte[] L = new byte[QK];
-        byte[] laux = new byte[QK];
-        float[] theMin = new float[1];
+        Block32MinSearch search = new Block32MinSearch(rowLength, 31, lanes);
         int blocksPerRow = rowLength / QK;
         for (int r = 0; r < n / rowLength; r++) {
-            int row = srcOffset + r * rowLength;
-            float sigma2 = Block32.meanSquare(src, row, rowLength);
+            search.searchRow(src, srcOffset + r * rowLength, importance);
             for (int ib = 0; ib < blocksPerRow; ib++) {
-                int xb = row + ib * QK;
-                Block32.importanceWeights(src, xb, importance, ib * QK, sigma2, weight);
-                float d = KQuantMinSearch.makeQkx3Quants(QK, 31, src, xb, weight, 0, L, 0, theMin, 0, laux, -0.9f, 0.05f, 36, false);
                 long at = dstOffset + ((long) r * blocksPerRow + ib) * BLOCK_BYTES;
-                dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(d));
-                dst.set(Block32.I16_LE, at + 2, F16Codec.floatToHalf(-theMin[0]));
-                dst.set(Block32.I32_LE, at + 4, Block32.highBits(L));
-                Block32.writeNibbles(L, dst, at + 8);
+                dst.set(Block32.I16_LE, at, F16Codec.floatToHalf(search.scales[ib]));
+                dst.set(Block32.I16_LE, at + 2, F16Codec.floatToHalf(-search.mins[ib]));
+                dst.set(Block32.I32_LE, at + 4, Block32.highBits(search.L, ib * QK));
+                Block32.writeNibbles(search.L, ib * QK, dst, at + 8);
             }
         }
     }

@@ -313,6 +313,40 @@ class LegacyQuantsBitExactTest {
         }
     }
 
+    /** Q4_1/Q5_1's importance search, eight blocks in lanes, against the block-by-block scalar search. */
+    @Test
+    void minSearchLanesMatchScalarTwin() {
+        Random rnd = new Random(5);
+        float[] edges = {0f, -0f, 0.5f, -2f, 1e-20f, Float.MIN_VALUE, 3e4f, -1e-3f};
+        for (int rowLength : new int[]{256, 320}) {
+            for (int trial = 0; trial < 3; trial++) {
+                float[] x = new float[2 * rowLength + 1];
+                for (int i = 1; i < x.length; i++) {
+                    int block = (i - 1) / 32;
+                    x[i] = block % 5 == 0 ? 0.7f                                        // constant block
+                            : block % 5 == 1 ? -Math.abs((float) rnd.nextGaussian())      // all negative
+                            : trial % 2 == 0 && rnd.nextInt(8) == 0 ? edges[rnd.nextInt(edges.length)]
+                            : (float) (rnd.nextGaussian() * Math.pow(10, block % 4 - 2));
+                }
+                float[] w = new float[rowLength];
+                for (int i = 0; i < rowLength; i++) w[i] = 0.1f + rnd.nextFloat() * (i % 16 == 0 ? 10 : 1);
+                for (GgmlType type : new GgmlType[]{GgmlType.Q4_1, GgmlType.Q5_1}) {
+                    int bytes = 2 * rowLength / 32 * type.blockBytes;
+                    byte[] lanes = new byte[bytes], scalar = new byte[bytes];
+                    if (type == GgmlType.Q4_1) {
+                        Q4_1Codec.quantizeWeighted(x, 1, 2 * rowLength, rowLength, w, MemorySegment.ofArray(lanes), 0, true);
+                        Q4_1Codec.quantizeWeighted(x, 1, 2 * rowLength, rowLength, w, MemorySegment.ofArray(scalar), 0, false);
+                    } else {
+                        Q5_1Codec.quantizeWeighted(x, 1, 2 * rowLength, rowLength, w, MemorySegment.ofArray(lanes), 0, true);
+                        Q5_1Codec.quantizeWeighted(x, 1, 2 * rowLength, rowLength, w, MemorySegment.ofArray(scalar), 0, false);
+                    }
+                    int r = rowLength, t = trial;
+                    assertArrayEquals(scalar, lanes, () -> type + " row length " + r + " trial " + t);
+                }
+            }
+        }
+    }
+
     /** max 8e-39: d = max/-8 is subnormal and 1/d infinite, so x/d is infinite or NaN. */
     private static float[] subnormalBlock() {
         float[] x = new float[32];
