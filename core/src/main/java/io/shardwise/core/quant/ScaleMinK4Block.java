@@ -2,9 +2,9 @@ package io.shardwise.core.quant;
 
 /**
  * The super-block steps Q4_K and Q5_K share (ggml-quants.c quantize_row_q4_K_ref / _impl, q5_K alike): eight
- * 32-value sub-blocks, each fitted as {@code scale * L + min} ({@link KQuantMinSearch}), then the eight scales and
- * mins quantized to 6 bits under fp16 super-block scales {@code d} and {@code dmin}, then every value requantized with
- * the stored (fp16-rounded) scales. One instance is one call's scratch: not thread-safe, reused block after block.
+ * 32-value sub-blocks, each fitted as {@code scale * L + min} (ggml's search, all eight at once in
+ * {@link KQuantMinLanes}), then the eight scales and mins quantized to 6 bits under fp16 super-block scales {@code d}
+ * and {@code dmin}, then every value requantized with the stored (fp16-rounded) scales. One instance is one call's scratch: not thread-safe, reused block after block.
  * Writes the block head: fp16 d at byte 0, fp16 dmin at 2, the 12 scale bytes at 4; leaves the quants in {@link #L}.
  */
 final class ScaleMinK4Block {
