@@ -6,9 +6,9 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -33,13 +33,7 @@ public final class VectorRowKernels implements RowKernels {
     private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(SS.vectorBitSize() / 2));
     /** Halfs/bfloats that widen to one full float vector. */
     private static final VectorSpecies<Short> HS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
-    /** Q4_0's half-width lanes: 16 bytes of nibbles per block. */
-    private static final VectorSpecies<Byte> BQ = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, SS.vectorBitSize() / 4)));
-    private static final VectorSpecies<Short> SQ = VectorSpecies.of(short.class, VectorShape.forBitSize(BQ.vectorBitSize() * 2));
-    private static final VectorSpecies<Float> FQ = VectorSpecies.of(float.class, VectorShape.forBitSize(BQ.vectorBitSize() * 2));
-    private static final int FL = FS.length(), SL = SS.length(), QL = SQ.length();
-    /** With 32 shorts a vector spans two 16-value Q6_K scale groups: int lanes 8-15 take the second. */
-    private static final VectorMask<Integer> UPPER_HALF = VectorMask.fromLong(IS, 0xFF00L);
+    private static final int FL = FS.length(), SL = SS.length();
 
     private VectorRowKernels() {
     }
@@ -170,30 +164,54 @@ public final class VectorRowKernels implements RowKernels {
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
-    /** Q4_0 in half-width vectors (16 nibble bytes): sum (nib - 8) a = sum nib a - 8 sum a, the activation sums precomputed. */
+    /*
+     * Q4_0, Q4_K and Q6_K have Vector API paths for 512-bit vectors (32 shorts: AVX-512), written so that C2 inlines
+     * each whole kernel (few MemorySegment accesses per block: each pulls a large inlining tree); other widths use the
+     * scalar twin's code.
+     */
+    private static final boolean WIDE = SL == 32;
+    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    private static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
+    /** Q4_0: the 16 nibble bytes twice over, low nibbles in lanes 0-15 and high nibbles in 16-31. */
+    private static final VectorShuffle<Short> TWICE = WIDE ? VectorShuffle.fromOp(SS, i -> i & 15) : null;
+    private static final ShortVector NIBBLE_SHIFT = WIDE ? ShortVector.fromArray(SS, nibbleShifts(), 0) : null;
+    /** Q6_K: for the m-th 32 values of a block, the scales of groups (2m, 2m+1) spread over int lanes 0-7 and 8-15. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Integer>[] GROUPS = new VectorShuffle[8];
+
+    static {
+        for (int m = 0; m < 8 && WIDE; m++) {
+            int first = 2 * m;
+            GROUPS[m] = VectorShuffle.fromOp(IS, i -> first + i / 8);
+        }
+    }
+
+    private static short[] nibbleShifts() {
+        short[] s = new short[32];
+        for (int i = 16; i < 32; i++) s[i] = 4;
+        return s;
+    }
+
+    /** Q4_0: sum (nib - 8) a = sum nib a - 8 sum a, the activation's block sums precomputed. */
     static float dotQ4_0(MemorySegment w, long at, int n, Activation a) {
+        if (!WIDE) return ScalarRowKernels.dotQ4_0(w, at, n, a);
         int nb = n / 32;
         short[] q = a.q;
-        FloatVector acc = FloatVector.zero(FQ);
+        FloatVector acc = FloatVector.zero(FS);
         float corr = 0;
         for (int b = 0; b < nb; b++) {
             long o = at + 18L * b;
-            int qa = 32 * b;
-            IntVector s = null;
-            for (int j = 0; j < 16; j += QL) {
-                ShortVector v = (ShortVector) ByteVector.fromMemorySegment(BQ, w, o + 2 + j, LE).convertShape(VectorOperators.B2S, SQ, 0);
-                ShortVector lo = v.and((short) 0xF), hi = v.lanewise(VectorOperators.ASHR, 4).and((short) 0xF);
-                ShortVector p = lo.mul(ShortVector.fromArray(SQ, q, qa + j)).add(hi.mul(ShortVector.fromArray(SQ, q, qa + 16 + j)));
-                s = s == null ? pairSum(p) : s.add(pairSum(p));
-            }
+            ShortVector v = (ShortVector) ByteVector.fromMemorySegment(B128, w, o + 2, LE).convertShape(VectorOperators.B2S, SS, 0);
+            ShortVector nib = v.rearrange(TWICE).lanewise(VectorOperators.ASHR, NIBBLE_SHIFT).and((short) 0xF);
             float scale = half(w, o) * a.d[b];
-            acc = fmaScaled(s, scale, acc);
+            acc = fmaScaled(pairSum(nib.mul(ShortVector.fromArray(SS, q, 32 * b))), scale, acc);
             corr += scale * a.sums[b];
         }
         return acc.reduceLanes(VectorOperators.ADD) - 8 * corr;
     }
 
     static float dotQ4_K(MemorySegment w, long at, int n, Activation a) {
+        if (!WIDE) return ScalarRowKernels.dotQ4_K(w, at, n, a);
         int nb = n / 256;
         short[] q = a.q, sums = a.sums;
         FloatVector acc = FloatVector.zero(FS);
@@ -202,9 +220,9 @@ public final class VectorRowKernels implements RowKernels {
             long o = at + 144L * b;
             int qa = 256 * b, sa = 16 * b;
             // the 12 scale bytes as three little-endian ints, unpacked into 8 scales (sc) and 8 mins (mn), one per byte
-            int u0 = w.get(WeightRows.I32, o + 4), u1 = w.get(WeightRows.I32, o + 8), u2 = w.get(WeightRows.I32, o + 12);
-            int sc0 = u0 & 0x3f3f3f3f;
-            int sc1 = (u2 & 0x0f0f0f0f) | ((u0 >>> 6) & 0x03030303) << 4;
+            long u01 = w.get(WeightRows.I64, o + 4);
+            int u0 = (int) u01, u1 = (int) (u01 >>> 32), u2 = w.get(WeightRows.I32, o + 12);
+            long sc = (u0 & 0x3f3f3f3fL) | ((long) ((u2 & 0x0f0f0f0f) | ((u0 >>> 6) & 0x03030303) << 4) << 32);
             int mn0 = u1 & 0x3f3f3f3f;
             int mn1 = ((u2 >>> 4) & 0x0f0f0f0f) | ((u1 >>> 6) & 0x03030303) << 4;
             int mins = 0;
@@ -214,14 +232,12 @@ public final class VectorRowKernels implements RowKernels {
             }
             IntVector s = IntVector.zero(IS);
             for (int c = 0; c < 4; c++) {
-                int sc = c < 2 ? sc0 : sc1;
-                int scLo = (sc >>> (16 * (c & 1))) & 0xFF, scHi = (sc >>> (16 * (c & 1) + 8)) & 0xFF;
-                for (int j = 0; j < 32; j += SL) {
-                    ShortVector v = widen(w, o + 16 + 32 * c + j);
-                    IntVector pl = pairSum(v.and((short) 0xF).mul(ShortVector.fromArray(SS, q, qa + 64 * c + j)));
-                    IntVector ph = pairSum(v.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).mul(ShortVector.fromArray(SS, q, qa + 64 * c + 32 + j)));
-                    s = s.add(pl.mul(scLo)).add(ph.mul(scHi));
-                }
+                // 32 bytes: low nibbles are values [64c, 64c+32) of sub-block 2c, high nibbles the next 32 of sub-block 2c+1
+                ShortVector v = widen(w, o + 16 + 32 * c);
+                int scLo = (int) (sc >>> (16 * c)) & 0xFF, scHi = (int) (sc >>> (16 * c + 8)) & 0xFF;
+                IntVector pl = pairSum(v.and((short) 0xF).mul(ShortVector.fromArray(SS, q, qa + 64 * c)));
+                IntVector ph = pairSum(v.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).mul(ShortVector.fromArray(SS, q, qa + 64 * c + 32)));
+                s = s.add(pl.mul(scLo)).add(ph.mul(scHi));
             }
             acc = fmaScaled(s, half(w, o) * a.d[b], acc);
             corr += half(w, o + 2) * a.d[b] * mins;
@@ -229,44 +245,39 @@ public final class VectorRowKernels implements RowKernels {
         return acc.reduceLanes(VectorOperators.ADD) - corr;
     }
 
-    /** The int8 scale of Q6_K group g for every int lane of a pair-summed vector starting at value 16g. */
-    private static IntVector q6kScales(MemorySegment w, long scales, int g) {
-        IntVector s = IntVector.broadcast(IS, w.get(I8, scales + g));
-        return SL == 32 ? s.blend(w.get(I8, scales + g + 1), UPPER_HALF) : s;
-    }
-
     /** Q6_K: sum (q - 32) a = sum q a - 32 sum a, the activation sums per 16 being Q8_K's bsums. */
     static float dotQ6_K(MemorySegment w, long at, int n, Activation a) {
+        if (!WIDE) return ScalarRowKernels.dotQ6_K(w, at, n, a);
         int nb = n / 256;
         short[] q = a.q, sums = a.sums;
         FloatVector acc = FloatVector.zero(FS);
         float corr = 0;
         for (int b = 0; b < nb; b++) {
-            long o = at + 210L * b, scales = o + 192;
+            long o = at + 210L * b;
             int qa = 256 * b;
-            int bias = 0;
-            for (int g = 0; g < 16; g++) bias += w.get(I8, scales + g) * sums[16 * b + g];
-            IntVector s = IntVector.zero(IS);
-            for (int half = 0; half < 2; half++) {
-                long ql = o + 64L * half, qh = o + 128 + 32L * half;
-                int qb = qa + 128 * half;
-                for (int j = 0; j < 32; j += SL) {
-                    ShortVector lo = widen(w, ql + j), hi = widen(w, ql + 32 + j), h = widen(w, qh + j);
-                    ShortVector e0 = lo.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30));
-                    ShortVector e1 = hi.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 2).and((short) 0x30));
-                    ShortVector e2 = lo.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.and((short) 0x30));
-                    ShortVector e3 = hi.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.lanewise(VectorOperators.ASHR, 2).and((short) 0x30));
-                    int g = (128 * half + j) / 16;
-                    s = s.add(pairSum(e0.mul(ShortVector.fromArray(SS, q, qb + j))).mul(q6kScales(w, scales, g)));
-                    s = s.add(pairSum(e1.mul(ShortVector.fromArray(SS, q, qb + 32 + j))).mul(q6kScales(w, scales, g + 2)));
-                    s = s.add(pairSum(e2.mul(ShortVector.fromArray(SS, q, qb + 64 + j))).mul(q6kScales(w, scales, g + 4)));
-                    s = s.add(pairSum(e3.mul(ShortVector.fromArray(SS, q, qb + 96 + j))).mul(q6kScales(w, scales, g + 6)));
-                }
-            }
+            IntVector scales = (IntVector) ByteVector.fromMemorySegment(B128, w, o + 192, LE).convertShape(VectorOperators.B2I, IS, 0);
+            IntVector bsums = (IntVector) ShortVector.fromArray(S256, sums, 16 * b).convertShape(VectorOperators.S2I, IS, 0);
+            int bias = scales.mul(bsums).reduceLanes(VectorOperators.ADD);
+            IntVector s = q6kHalf(w, o, o + 128, q, qa, scales, GROUPS[0], GROUPS[1], GROUPS[2], GROUPS[3])
+                    .add(q6kHalf(w, o + 64, o + 160, q, qa + 128, scales, GROUPS[4], GROUPS[5], GROUPS[6], GROUPS[7]));
             float scale = half(w, o + 208) * a.d[b];
             acc = fmaScaled(s, scale, acc);
             corr += scale * 32 * bias;
         }
         return acc.reduceLanes(VectorOperators.ADD) - corr;
+    }
+
+    /** One half of a Q6_K block: value 32k+l has low bits from ql[l + 32(k&1)] (nibble k/2), high bits (qh[l] >> 2k) & 3. */
+    private static IntVector q6kHalf(MemorySegment w, long ql, long qh, short[] q, int qb, IntVector scales,
+                                     VectorShuffle<Integer> g0, VectorShuffle<Integer> g1, VectorShuffle<Integer> g2, VectorShuffle<Integer> g3) {
+        ShortVector lo = widen(w, ql), hi = widen(w, ql + 32), h = widen(w, qh);
+        ShortVector e0 = lo.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30));
+        ShortVector e1 = hi.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 2).and((short) 0x30));
+        ShortVector e2 = lo.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.and((short) 0x30));
+        ShortVector e3 = hi.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.lanewise(VectorOperators.ASHR, 2).and((short) 0x30));
+        return pairSum(e0.mul(ShortVector.fromArray(SS, q, qb))).mul(scales.rearrange(g0))
+                .add(pairSum(e1.mul(ShortVector.fromArray(SS, q, qb + 32))).mul(scales.rearrange(g1)))
+                .add(pairSum(e2.mul(ShortVector.fromArray(SS, q, qb + 64))).mul(scales.rearrange(g2)))
+                .add(pairSum(e3.mul(ShortVector.fromArray(SS, q, qb + 96))).mul(scales.rearrange(g3)));
     }
 }
