@@ -31,7 +31,11 @@ public final class Q8_0Codec implements TensorCodec {
             float id = d != 0 ? 1f / d : 0f;
             long at = dstOffset + (long) b * BLOCK_BYTES;
             dst.set(F16Codec.I16_LE, at, F16Codec.floatToHalf(d));
-            for (int j = 0; j < QK; j++) dst.set(ValueLayout.JAVA_BYTE, at + 2 + j, (byte) roundf(src[base + j] * id));
+            for (int j = 0; j < QK; j++) {
+                float q = src[base + j] * id;
+                // x86's float-to-int gives INT_MIN (low byte 0) for NaN/inf/out-of-range, which a subnormal d reaches; Java saturates
+                dst.set(ValueLayout.JAVA_BYTE, at + 2 + j, (byte) (Math.abs(q) < 2147483648f ? roundf(q) : Integer.MIN_VALUE));
+            }
         }
     }
 
