@@ -1,15 +1,15 @@
 package io.shardwise.core.runtime;
 
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.runtime.Sampler.Sampling;
 
-import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
-import java.util.SplittableRandom;
+import java.util.Arrays;
 
 /**
- * Text generation from BOS as llama2.c's run.c {@code generate()} does it: up to {@code steps}
- * positions (BOS included, capped at seq_len), stopping early at BOS; greedy (argmax) at
- * temperature 0, else sampling from softmax(logits / temperature) with a seeded generator.
+ * Text generation as llama2.c's run.c {@code generate()} does it: [BOS] + the encoded prompt fill the first
+ * positions (one batched prefill here), then one token per position up to {@code steps} positions (prompt included,
+ * capped at seq_len), stopping early at BOS or EOS; tokens are picked by a {@link Sampler}. The text is the prompt
+ * followed by the generated tokens, as run.c prints them.
  */
 public final class Generator {
     private final LlamaRuntime runtime;
@@ -20,40 +20,69 @@ public final class Generator {
         this.tokenizer = tokenizer;
     }
 
+    /** A generator with the model's own vocabulary: where generation gets its tokenizer. */
+    public static Generator of(LlamaModel m, LlamaRuntime runtime) {
+        return new Generator(runtime, new Tokenizer(m.vocabulary()));
+    }
+
     public static String greedy(LlamaModel m, int steps) {
-        return new Generator(new LlamaRuntime(m), new Tokenizer(m.vocabulary())).generate(steps, 0f, 0L);
+        return of(m, new LlamaRuntime(m)).generate("", steps, Sampling.GREEDY).text();
     }
 
+    /** From BOS alone, sampling at {@code temperature} (0 = greedy) from the whole distribution. */
     public String generate(int steps, float temperature, long seed) {
-        if (steps < 1) throw new IllegalArgumentException("steps must be at least 1, got " + steps);
-        if (temperature < 0 || Float.isNaN(temperature)) throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
-        int positions = Math.min(steps, runtime.config().seqLen());
-        LlamaRuntime.Session s = runtime.newSession(positions);
-        SplittableRandom rng = new SplittableRandom(seed);
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        int token = tokenizer.bos();
-        for (int pos = 0; pos < positions; pos++) {
-            LlamaRuntime.Logits logits = s.forward(token);
-            int next = temperature == 0f ? logits.argmax(0) : sample(logits, temperature, rng);
-            if (next == tokenizer.bos()) break; // run.c: BOS delimits sequences
-            out.writeBytes(tokenizer.decodeBytes(token, next));
-            token = next;
-        }
-        return out.toString(StandardCharsets.UTF_8);
+        return generate("", steps, new Sampling(temperature, 0f, seed)).text();
     }
 
-    private static int sample(LlamaRuntime.Logits logits, float temperature, SplittableRandom rng) {
-        int V = logits.vocab();
-        double[] p = new double[V];
-        double max = Double.NEGATIVE_INFINITY;
-        for (int v = 0; v < V; v++) max = Math.max(max, logits.get(0, v) / temperature);
-        double sum = 0;
-        for (int v = 0; v < V; v++) sum += p[v] = Math.exp(logits.get(0, v) / temperature - max);
-        double coin = rng.nextDouble() * sum, cdf = 0;
-        for (int v = 0; v < V; v++) {
-            cdf += p[v];
-            if (coin < cdf) return v;
+    /**
+     * What one generation produced and how fast: the prompt's tokens (BOS included) in one prefill, then
+     * {@code decoded} single-token forward passes.
+     */
+    public record Generation(String text, int[] tokens, int promptTokens, double prefillSeconds, int decoded, double decodeSeconds) {
+        public double promptTokensPerSecond() {
+            return promptTokens / prefillSeconds;
         }
-        return V - 1;
+
+        public double generatedTokensPerSecond() {
+            return decoded == 0 ? Double.NaN : decoded / decodeSeconds;
+        }
+
+        /** The tokens generated after the prompt. */
+        public int generatedTokens() {
+            return tokens.length - promptTokens;
+        }
+    }
+
+    public Generation generate(String prompt, int steps, Sampling sampling) {
+        if (steps < 1) throw new IllegalArgumentException("steps must be at least 1, got " + steps);
+        int[] text = prompt.isEmpty() ? new int[0] : tokenizer.encode(prompt);
+        int[] promptTokens = new int[text.length + 1];
+        promptTokens[0] = tokenizer.bos();
+        System.arraycopy(text, 0, promptTokens, 1, text.length);
+        int positions = Math.min(steps, runtime.config().seqLen());
+        if (promptTokens.length > positions) {
+            throw new IllegalArgumentException("the prompt is " + promptTokens.length + " tokens (BOS included) but only " + positions
+                    + " positions are allowed (steps " + steps + ", model seq_len " + runtime.config().seqLen() + ")");
+        }
+        Sampler sampler = new Sampler(sampling);
+        LlamaRuntime.Session s = runtime.newSession(positions);
+        int[] tokens = Arrays.copyOf(promptTokens, positions + 1);
+        int n = promptTokens.length;
+        long t0 = System.nanoTime();
+        LlamaRuntime.Logits logits = s.forwardLast(promptTokens, 0, n);
+        long t1 = System.nanoTime();
+        int decoded = 0;
+        while (true) {
+            int next = sampler.next(logits, 0);
+            if (next == tokenizer.bos() || next == tokenizer.eos()) break; // run.c: BOS delimits sequences
+            tokens[n++] = next;
+            if (s.position() >= positions) break;
+            logits = s.forward(next);
+            decoded++;
+        }
+        long t2 = System.nanoTime();
+        String out = tokenizer.decode(tokens[0], Arrays.copyOfRange(tokens, 1, n));
+        return new Generation(out, Arrays.copyOf(tokens, n), promptTokens.length,
+                (t1 - t0) / 1e9, decoded, (t2 - t1) / 1e9);
     }
 }

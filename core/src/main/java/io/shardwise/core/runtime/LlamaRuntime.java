@@ -3,24 +3,48 @@ package io.shardwise.core.runtime;
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
 
+import java.util.Arrays;
+
 /**
- * The Llama forward pass in plain Java, float32, as llama2.c's run.c computes it: RMSNorm,
- * RoPE on interleaved pairs, grouped-query attention, SwiGLU MLP, tied classifier when
- * {@code output.weight} is absent. A {@link Session} holds one sequence's KV cache and buffers
- * and runs several tokens at once (prefill, causal attention) or one at a time (decode).
- * The runtime is immutable and may be shared; a session belongs to one thread.
+ * The Llama forward pass in plain Java as llama2.c's run.c computes it, over weights in their stored types
+ * ({@link RowKernels} dot products, activations quantized as llama.cpp does): RMSNorm, RoPE (interleaved or NEOX,
+ * scaled), grouped-query attention with optional q/k/v biases, SwiGLU MLP, tied or untied classifier.
+ * Output rows of every linear layer and the attention heads are split across {@link ParallelRows}; each value
+ * is computed the same way whatever the thread count. A {@link Session} holds one sequence's KV cache and runs
+ * several tokens at once (prefill, causal attention) or one at a time (decode). The runtime is immutable and may
+ * be shared; a session belongs to one thread.
  */
 public final class LlamaRuntime {
+    /** Tokens pushed through the layers at once: bounds the activation buffers whatever the prefill length. */
+    static final int BATCH = 128;
+    /** A piece of a parallel linear layer holds at least this many multiply-adds. */
+    private static final int MIN_WORK = 1 << 15;
+
     private final LlamaWeights w;
     private final Kernels k;
+    private final RowKernels rk;
+    private final ParallelRows par;
 
     public LlamaRuntime(LlamaModel model) {
         this(new LlamaWeights(model), Kernels.preferred());
     }
 
+    /** A runtime on all {@link ParallelRows#defaultThreads()} threads. */
+    public LlamaRuntime(LlamaModel model, int threads) {
+        this(new LlamaWeights(model), Kernels.preferred(), RowKernels.preferred(), ParallelRows.of(threads));
+    }
+
+    /** With the row kernels of the same set as {@code kernels} (scalar twins with scalar twins). */
     public LlamaRuntime(LlamaWeights weights, Kernels kernels) {
+        this(weights, kernels, kernels instanceof ScalarKernels ? ScalarRowKernels.INSTANCE : VectorRowKernels.INSTANCE,
+                ParallelRows.preferred());
+    }
+
+    public LlamaRuntime(LlamaWeights weights, Kernels kernels, RowKernels rowKernels, ParallelRows parallel) {
         this.w = weights;
         this.k = kernels;
+        this.rk = rowKernels;
+        this.par = parallel;
     }
 
     public LlamaConfig config() {
@@ -29,6 +53,14 @@ public final class LlamaRuntime {
 
     public Kernels kernels() {
         return k;
+    }
+
+    public RowKernels rowKernels() {
+        return rk;
+    }
+
+    public int threads() {
+        return par.threads();
     }
 
     /** A fresh sequence holding up to {@code capacity} positions. */
@@ -76,34 +108,28 @@ public final class LlamaRuntime {
         private final int capacity;
         /** Row length of the cache and score rows: capacity padded so attention runs whole vectors. */
         private final int stride;
-        private final float[] rowSums = new float[TILE];
         private final float[][] keys, values;
-        private final float[] ropeCos, ropeSin;
-        private final float[] scores;
+        private final RotaryTable rope;
+        /** Per parallel piece: attention scores and row sums, prepared activations. */
+        private final float[][] scores, rowSums;
+        private final Activation[][] acts;
         private int position;
         private int rowsAllocated;
-        private float[] x, xb, xb2, q, kk, vv, att, hb, hb2, logits;
+        private float[] x, xb, xb2, q, kk, vv, att, hb, hb2;
+        private float[] logits = new float[0];
 
         Session(int capacity) {
             LlamaConfig c = w.config;
             if (capacity <= 0) throw new IllegalArgumentException("session capacity must be positive, got " + capacity);
             this.capacity = capacity;
             this.stride = LlamaWeights.roundUp(capacity);
-            this.keys = new float[c.nLayers()][c.kvDim() * stride];
-            this.values = new float[c.nLayers()][c.kvDim() * stride];
-            this.scores = new float[TILE * stride];
-            int half = c.headSize() / 2;
-            this.ropeCos = new float[capacity * half];
-            this.ropeSin = new float[capacity * half];
-            for (int pos = 0; pos < capacity; pos++) {
-                for (int j = 0; j < half; j++) {
-                    // run.c: freq = 1 / theta^(head_dim / head_size) in float, angle = pos * freq
-                    float freq = 1.0f / (float) Math.pow(c.ropeTheta(), (2 * j) / (float) c.headSize());
-                    float angle = pos * freq;
-                    ropeCos[pos * half + j] = (float) Math.cos(angle);
-                    ropeSin[pos * half + j] = (float) Math.sin(angle);
-                }
-            }
+            this.keys = new float[c.nLayers()][Math.multiplyExact(c.kvDim(), stride)];
+            this.values = new float[c.nLayers()][Math.multiplyExact(c.kvDim(), stride)];
+            this.rope = new RotaryTable(c, capacity);
+            int pieces = par.threads();
+            this.scores = new float[pieces][TILE * stride];
+            this.rowSums = new float[pieces][TILE];
+            this.acts = new Activation[pieces][0];
         }
 
         public int position() {
@@ -125,104 +151,194 @@ public final class LlamaRuntime {
 
         /** Appends {@code len} tokens at the current position and returns the logits at each of them. */
         public Logits forward(int[] tokens, int off, int len) {
+            int vocab = w.config.vocabSize();
+            begin(tokens, off, len);
+            float[] all = len <= BATCH ? logitsBuffer(len) : new float[Math.multiplyExact(len, vocab)];
+            for (int b = 0; b < len; b += BATCH) {
+                int T = Math.min(BATCH, len - b);
+                hidden(tokens, off + b, T);
+                float[] block = logitsBuffer(T);
+                classify(xb, 0, T, block, 0);
+                if (block != all) System.arraycopy(block, 0, all, b * vocab, T * vocab);
+            }
+            return new Logits(all, len, vocab, vocab, k);
+        }
+
+        /** Appends {@code len} tokens like {@link #forward(int[], int, int)} but computes the logits of the last one only. */
+        public Logits forwardLast(int[] tokens, int off, int len) {
+            int vocab = w.config.vocabSize();
+            begin(tokens, off, len);
+            for (int b = 0; b < len; b += BATCH) hidden(tokens, off + b, Math.min(BATCH, len - b));
+            int last = (len - 1) % BATCH;
+            float[] out = logitsBuffer(1);
+            classify(xb, last * w.config.dim(), 1, out, 0);
+            return new Logits(out, 1, vocab, vocab, k);
+        }
+
+        /**
+         * Appends {@code len} tokens and returns {@code -log p(targets[tOff + r])} at each of them, the same numbers as
+         * {@code -forward(...).logProb(r, target)}, holding the logits of a few positions at a time rather than all.
+         */
+        public double[] nll(int[] tokens, int off, int len, int[] targets, int tOff) {
+            int vocab = w.config.vocabSize();
+            begin(tokens, off, len);
+            double[] out = new double[len];
+            for (int b = 0; b < len; b += BATCH) {
+                int T = Math.min(BATCH, len - b);
+                hidden(tokens, off + b, T);
+                Logits view = new Logits(logitsBuffer(T), T, vocab, vocab, k);
+                classify(xb, 0, T, view.data(), 0);
+                for (int r = 0; r < T; r++) out[b + r] = -view.logProb(r, targets[tOff + b + r]);
+            }
+            return out;
+        }
+
+        /** The session's logits buffer, grown to at least {@code rows} rows (at most {@link #BATCH} are kept). */
+        private float[] logitsBuffer(int rows) {
+            int need = Math.multiplyExact(rows, w.config.vocabSize());
+            if (logits.length < need) logits = new float[need];
+            return logits;
+        }
+
+        private void begin(int[] tokens, int off, int len) {
             LlamaConfig c = w.config;
             if (len <= 0) throw new IllegalArgumentException("forward needs at least one token");
             if (position + len > capacity) {
                 throw new IllegalStateException("sequence of " + (position + len) + " positions exceeds the session capacity " + capacity);
             }
-            ensureRows(len);
-            int dim = c.dim();
             for (int t = 0; t < len; t++) {
                 int tok = tokens[off + t];
                 if (tok < 0 || tok >= c.vocabSize()) throw new IllegalArgumentException("token id " + tok + " is outside the vocabulary of " + c.vocabSize());
-                System.arraycopy(w.tokenEmbedding, tok * dim, x, t * dim, dim);
             }
-            for (int l = 0; l < c.nLayers(); l++) layer(l, len);
-            rmsnorm(x, w.outputNorm, xb, len);
-            k.matmul(xb, len, dim, w.classifier, w.vocabPad, logits);
-            position += len;
-            return new Logits(logits, len, c.vocabSize(), w.vocabPad, k);
+            ensureRows(Math.min(len, BATCH));
+        }
+
+        /** Runs T tokens through every layer at the current position (advancing it); leaves the final-normed states in xb. */
+        private void hidden(int[] tokens, int off, int T) {
+            int dim = w.config.dim();
+            for (int t = 0; t < T; t++) w.embed(tokens[off + t], x, t * dim);
+            for (int l = 0; l < w.layers.length; l++) layer(l, T);
+            rmsnorm(x, w.outputNorm, xb, T);
+            position += T;
+        }
+
+        private void classify(float[] in, int inOff, int T, float[] out, int outOff) {
+            int vocab = w.config.vocabSize();
+            linear(in, inOff, T, new Linear[]{w.classifier}, new float[][]{out}, new int[]{outOff}, new int[]{vocab});
         }
 
         private void layer(int l, int T) {
             LlamaConfig c = w.config;
             LlamaWeights.Layer L = w.layers[l];
-            int dim = c.dim(), kvDim = c.kvDim();
+            int dim = c.dim(), kvDim = c.kvDim(), hid = c.hiddenDim();
             rmsnorm(x, L.attnNorm(), xb, T);
-            k.matmul(xb, T, dim, L.wq(), dim, q);
-            k.matmul(xb, T, dim, L.wk(), kvDim, kk);
-            k.matmul(xb, T, dim, L.wv(), kvDim, vv);
-            rope(T);
+            linear(xb, 0, T, new Linear[]{L.wq(), L.wk(), L.wv()}, new float[][]{q, kk, vv}, new int[3], new int[]{dim, kvDim, kvDim});
+            addBias(q, L.bq(), T);
+            addBias(kk, L.bk(), T);
+            addBias(vv, L.bv(), T);
+            float scale = (float) (1.0 / Math.sqrt(c.headSize())); // run.c divides scores by sqrt(head_size); folded into q once
             float[] kc = keys[l], vc = values[l];
             for (int t = 0; t < T; t++) {
                 int pos = position + t;
+                rope.rotate(q, t * dim, dim, pos);
+                rope.rotate(kk, t * kvDim, kvDim, pos);
+                for (int i = t * dim; i < (t + 1) * dim; i++) q[i] *= scale;
                 for (int j = 0; j < kvDim; j++) {
                     kc[j * stride + pos] = kk[t * kvDim + j];
                     vc[j * stride + pos] = vv[t * kvDim + j];
                 }
             }
             attention(l, T);
-            k.matmul(att, T, dim, L.wo(), dim, xb2);
+            linear(att, 0, T, new Linear[]{L.wo()}, new float[][]{xb2}, new int[1], new int[]{dim});
             for (int i = 0; i < T * dim; i++) x[i] += xb2[i];
             rmsnorm(x, L.ffnNorm(), xb, T);
-            k.matmul(xb, T, dim, L.w1(), w.hiddenPad, hb);
-            k.matmul(xb, T, dim, L.w3(), w.hiddenPad, hb2);
-            k.swiglu(hb, hb2, T * w.hiddenPad);
-            k.matmul(hb, T, w.hiddenPad, L.w2(), dim, xb2);
+            linear(xb, 0, T, new Linear[]{L.w1(), L.w3()}, new float[][]{hb, hb2}, new int[2], new int[]{hid, hid});
+            k.swiglu(hb, hb2, T * hid);
+            linear(hb, 0, T, new Linear[]{L.w2()}, new float[][]{xb2}, new int[1], new int[]{dim});
             for (int i = 0; i < T * dim; i++) x[i] += xb2[i];
         }
 
         /**
-         * Causal attention of the T new positions over the cache, for each head a tile of up to 4
-         * positions at a time (GQA: query heads share kv heads). Scores run to a whole vector past
-         * each row's last position; those entries are set to -inf, so they weigh exactly zero.
+         * {@code ys[m][yOffs[m] + t*ldys[m] + r] = dot(row r of ws[m], in[inOff + t*n ...])} for T tokens: the rows of all
+         * matrices (which share the input) are cut into pieces across threads; each piece prepares its own copy of the
+         * activations for the weight type, so pieces share nothing but the read-only input.
+         */
+        private void linear(float[] in, int inOff, int T, Linear[] ws, float[][] ys, int[] yOffs, int[] ldys) {
+            int n = ws[0].in(), total = 0;
+            for (Linear m : ws) total += m.out();
+            int minRows = Math.max(1, MIN_WORK / Math.max(1, n * T));
+            int rowsTotal = total;
+            par.run(rowsTotal, minRows, 16, (piece, from, to) -> {
+                Activation[] a = activations(piece, T);
+                io.shardwise.core.tensor.TensorType prepared = null;
+                for (int m = 0, base = 0; m < ws.length && base < to; base += ws[m].out(), m++) {
+                    int r0 = Math.max(from, base) - base, r1 = Math.min(to, base + ws[m].out()) - base;
+                    if (r0 >= r1) continue;
+                    Linear lin = ws[m];
+                    if (lin.type() != prepared) {
+                        for (int t = 0; t < T; t++) rk.prepare(lin.type(), in, inOff + t * n, n, a[t]);
+                        prepared = lin.type();
+                    }
+                    if (T == 1) {
+                        rk.matvec(lin.type(), lin.data(), n, r0, r1, a[0], ys[m], yOffs[m] + r0);
+                    } else if (yOffs[m] == 0) {
+                        rk.matmul(lin.type(), lin.data(), n, r0, r1, a, T, ys[m], ldys[m]);
+                    } else {
+                        throw new IllegalStateException("batched output must start at offset 0");
+                    }
+                }
+            });
+        }
+
+        private Activation[] activations(int piece, int T) {
+            Activation[] a = acts[piece];
+            if (a.length < T) {
+                Activation[] grown = Arrays.copyOf(a, T);
+                for (int i = a.length; i < T; i++) grown[i] = new Activation();
+                acts[piece] = a = grown;
+            }
+            return a;
+        }
+
+        private void addBias(float[] v, float[] bias, int T) {
+            if (bias == null) return;
+            int n = bias.length;
+            for (int t = 0; t < T; t++) for (int i = 0; i < n; i++) v[t * n + i] += bias[i];
+        }
+
+        /**
+         * Causal attention of the T new positions over the cache, heads split across threads; for each head a tile of
+         * up to 4 positions at a time (GQA: query heads share kv heads). Scores run to a whole vector past each row's
+         * last position; those entries are set to -inf, so they weigh exactly zero.
          */
         private void attention(int l, int T) {
             LlamaConfig c = w.config;
             int hs = c.headSize(), dim = c.dim(), group = c.nHeads() / c.nKvHeads();
             float[] kc = keys[l], vc = values[l];
-            for (int h = 0; h < c.nHeads(); h++) {
-                int kvBase = (h / group) * hs * stride;
-                for (int t0 = 0; t0 < T; t0 += TILE) {
-                    int rows = Math.min(TILE, T - t0);
-                    int span = LlamaWeights.roundUp(position + t0 + rows);
-                    k.gemm(q, t0 * dim + h * hs, dim, rows, hs, kc, kvBase, stride, span, scores, 0, stride);
-                    for (int r = 0; r < rows; r++) {
-                        int n = position + t0 + r + 1;
-                        java.util.Arrays.fill(scores, r * stride + n, r * stride + span, Float.NEGATIVE_INFINITY);
-                        rowSums[r] = k.expInPlace(scores, r * stride, span, k.max(scores, r * stride, span));
-                    }
-                    int out = t0 * dim + h * hs;
-                    k.weightedSumT(scores, stride, rows, span, vc, kvBase, stride, hs, att, out, dim);
-                    for (int r = 0; r < rows; r++) {
-                        float inv = 1f / rowSums[r];
-                        for (int d = 0; d < hs; d++) att[out + r * dim + d] *= inv;
+            long perHead = (long) T * (position + T) * hs * 2;
+            int minHeads = (int) Math.max(1, Math.min(c.nHeads(), MIN_WORK / Math.max(1, perHead)));
+            par.run(c.nHeads(), minHeads, 1, (piece, h0, h1) -> {
+                float[] sc = scores[piece], sums = rowSums[piece];
+                for (int h = h0; h < h1; h++) {
+                    int kvBase = (h / group) * hs * stride;
+                    for (int t0 = 0; t0 < T; t0 += TILE) {
+                        int rows = Math.min(TILE, T - t0);
+                        int span = LlamaWeights.roundUp(position + t0 + rows);
+                        k.gemm(q, t0 * dim + h * hs, dim, rows, hs, kc, kvBase, stride, span, sc, 0, stride);
+                        for (int r = 0; r < rows; r++) {
+                            int n = position + t0 + r + 1;
+                            Arrays.fill(sc, r * stride + n, r * stride + span, Float.NEGATIVE_INFINITY);
+                            sums[r] = k.expInPlace(sc, r * stride, span, k.max(sc, r * stride, span));
+                        }
+                        int out = t0 * dim + h * hs;
+                        k.weightedSumT(sc, stride, rows, span, vc, kvBase, stride, hs, att, out, dim);
+                        for (int r = 0; r < rows; r++) {
+                            float inv = 1f / sums[r];
+                            for (int d = 0; d < hs; d++) att[out + r * dim + d] *= inv;
+                        }
                     }
                 }
-            }
-        }
-
-        /** run.c's RoPE: rotate each interleaved pair (2j, 2j+1) of every q and k head by pos * freq_j. */
-        private void rope(int T) {
-            LlamaConfig c = w.config;
-            int dim = c.dim(), kvDim = c.kvDim(), hs = c.headSize(), half = hs / 2;
-            float scale = (float) (1.0 / Math.sqrt(hs)); // run.c divides scores by sqrt(head_size); folded into q once
-            for (int t = 0; t < T; t++) {
-                int base = (position + t) * half;
-                rotate(q, t * dim, dim, hs, base, half);
-                rotate(kk, t * kvDim, kvDim, hs, base, half);
-                for (int i = t * dim; i < (t + 1) * dim; i++) q[i] *= scale;
-            }
-        }
-
-        private void rotate(float[] v, int off, int n, int hs, int base, int half) {
-            for (int i = 0; i < n; i += 2) {
-                int j = (i % hs) / 2;
-                float fcr = ropeCos[base + j], fci = ropeSin[base + j];
-                float v0 = v[off + i], v1 = v[off + i + 1];
-                v[off + i] = v0 * fcr - v1 * fci;
-                v[off + i + 1] = v0 * fci + v1 * fcr;
-            }
+            });
         }
 
         private void rmsnorm(float[] in, float[] weight, float[] out, int T) {
@@ -238,7 +354,7 @@ public final class LlamaRuntime {
         private void ensureRows(int T) {
             if (T <= rowsAllocated) return;
             LlamaConfig c = w.config;
-            int dim = c.dim(), kvDim = c.kvDim();
+            int dim = c.dim(), kvDim = c.kvDim(), hid = c.hiddenDim();
             x = new float[T * dim];
             xb = new float[T * dim];
             xb2 = new float[T * dim];
@@ -246,9 +362,8 @@ public final class LlamaRuntime {
             att = new float[T * dim];
             kk = new float[T * kvDim];
             vv = new float[T * kvDim];
-            hb = new float[T * w.hiddenPad];
-            hb2 = new float[T * w.hiddenPad];
-            logits = new float[T * w.vocabPad];
+            hb = new float[T * hid];
+            hb2 = new float[T * hid];
             rowsAllocated = T;
         }
     }

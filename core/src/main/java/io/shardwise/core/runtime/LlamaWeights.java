@@ -4,84 +4,102 @@ import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.tensor.Tensor;
+import io.shardwise.core.tensor.TensorCodec;
+import io.shardwise.core.tensor.TensorCodecs;
 
 import java.util.Arrays;
 
 /**
- * A model's weights as float32, dequantized once from whatever codec type they are stored in.
- * Matrices are kept transposed ({@code [in][out]}) for {@link Kernels#matmul}, and the hidden and
- * vocabulary sizes are padded with zeros to a multiple of {@link #PAD} so vector loops need no tails.
+ * A model's weights for the runtime, in the types they are stored in: each matrix is a {@link Linear} view of
+ * the tensor's bytes (a mapped file stays mapped; nothing the size of a matrix is copied to the heap), the
+ * token embedding is decoded one row per token with its codec, and only the small vectors (norm weights,
+ * q/k/v biases) are float arrays.
  */
 public final class LlamaWeights {
-    /** Sizes padded to this (16 floats = one AVX-512 vector); padded weights are zero, so results are unchanged. */
+    /** Sizes padded to this (16 floats = one AVX-512 vector) where the runtime wants whole vectors. */
     public static final int PAD = 16;
 
     final LlamaConfig config;
-    final int hiddenPad;
-    final int vocabPad;
-    /** [vocab][dim] */
-    final float[] tokenEmbedding;
+    final Tensor tokenEmbedding;
+    private final TensorCodec embeddingCodec;
     final Layer[] layers;
     final float[] outputNorm;
-    /** [dim][vocabPad] */
-    final float[] classifier;
+    final Linear classifier;
 
-    record Layer(float[] attnNorm, float[] wq, float[] wk, float[] wv, float[] wo,
-                 float[] ffnNorm, float[] w1, float[] w3, float[] w2) {
+    /** One block; the biases are null when the model has none. */
+    record Layer(float[] attnNorm, Linear wq, Linear wk, Linear wv, Linear wo, float[] bq, float[] bk, float[] bv,
+                 float[] ffnNorm, Linear w1, Linear w3, Linear w2) {
     }
 
     public LlamaWeights(LlamaModel model) {
         this.config = model.config();
         LlamaConfig c = config;
         int dim = c.dim(), kv = c.kvDim(), hid = c.hiddenDim();
-        this.hiddenPad = roundUp(hid);
-        this.vocabPad = roundUp(c.vocabSize());
-        this.tokenEmbedding = matrix(model.tensor(TensorNames.TOKEN_EMBD), dim, c.vocabSize());
+        this.tokenEmbedding = model.tensor(TensorNames.TOKEN_EMBD);
+        check(tokenEmbedding, dim, c.vocabSize());
+        this.embeddingCodec = codec(tokenEmbedding);
         this.layers = new Layer[c.nLayers()];
         for (int l = 0; l < c.nLayers(); l++) {
             layers[l] = new Layer(
                     vector(model.tensor(TensorNames.attnNorm(l)), dim),
-                    transposed(model.tensor(TensorNames.attnQ(l)), dim, dim, dim, dim),
-                    transposed(model.tensor(TensorNames.attnK(l)), dim, kv, dim, kv),
-                    transposed(model.tensor(TensorNames.attnV(l)), dim, kv, dim, kv),
-                    transposed(model.tensor(TensorNames.attnOutput(l)), dim, dim, dim, dim),
+                    linear(model.tensor(TensorNames.attnQ(l)), dim, dim),
+                    linear(model.tensor(TensorNames.attnK(l)), dim, kv),
+                    linear(model.tensor(TensorNames.attnV(l)), dim, kv),
+                    linear(model.tensor(TensorNames.attnOutput(l)), dim, dim),
+                    bias(model, TensorNames.attnQ(l), dim),
+                    bias(model, TensorNames.attnK(l), kv),
+                    bias(model, TensorNames.attnV(l), kv),
                     vector(model.tensor(TensorNames.ffnNorm(l)), dim),
-                    transposed(model.tensor(TensorNames.ffnGate(l)), dim, hid, dim, hiddenPad),
-                    transposed(model.tensor(TensorNames.ffnUp(l)), dim, hid, dim, hiddenPad),
-                    transposed(model.tensor(TensorNames.ffnDown(l)), hid, dim, hiddenPad, dim));
+                    linear(model.tensor(TensorNames.ffnGate(l)), dim, hid),
+                    linear(model.tensor(TensorNames.ffnUp(l)), dim, hid),
+                    linear(model.tensor(TensorNames.ffnDown(l)), hid, dim));
         }
         this.outputNorm = vector(model.tensor(TensorNames.OUTPUT_NORM), dim);
-        this.classifier = transposed(model.classifier(), dim, c.vocabSize(), dim, vocabPad);
+        this.classifier = linear(model.classifier(), dim, c.vocabSize());
     }
 
     public LlamaConfig config() {
         return config;
     }
 
+    /** Row {@code token} of the token embedding, decoded into {@code dst[off, off + dim)}. */
+    void embed(int token, float[] dst, int off) {
+        int dim = config.dim();
+        embeddingCodec.dequantize(tokenEmbedding.data(), (long) token * dim, dim, dim, dst, off);
+    }
+
     static int roundUp(int n) {
         return (n + PAD - 1) / PAD * PAD;
     }
 
+    /** The bias of a weight ({@code blk.N.attn_q.weight} -> {@code blk.N.attn_q.bias}), or null when the model has none. */
+    private float[] bias(LlamaModel model, String weightName, int n) {
+        String name = weightName.substring(0, weightName.length() - ".weight".length()) + ".bias";
+        Tensor t = model.tensors().get(name);
+        if (t == null) {
+            if (config.attentionBias()) throw new IllegalArgumentException("model config has attention_bias but tensor " + name + " is missing");
+            return null;
+        }
+        return vector(t, n);
+    }
+
     private static float[] vector(Tensor t, int n) {
         check(t, n, 1);
+        codec(t);
         return t.toFloats();
     }
 
-    /** A weight with ggml shape {in, out} (row-major [out][in]) as it is. */
-    private static float[] matrix(Tensor t, int in, int out) {
+    private static Linear linear(Tensor t, int in, int out) {
         check(t, in, out);
-        return t.toFloats();
+        codec(t);
+        return Linear.of(t);
     }
 
-    /** A weight with ggml shape {in, out} as [inPad][outPad], zero-padded. */
-    private static float[] transposed(Tensor t, int in, int out, int inPad, int outPad) {
-        check(t, in, out);
-        float[] w = t.toFloats();
-        float[] wt = new float[inPad * outPad];
-        for (int o = 0; o < out; o++) {
-            for (int i = 0; i < in; i++) wt[i * outPad + o] = w[o * in + i];
+    private static TensorCodec codec(Tensor t) {
+        if (!TensorCodecs.supports(t.type())) {
+            throw new IllegalArgumentException("tensor " + t.name() + " has type " + t.type().typeName() + ", which the runtime cannot read");
         }
-        return wt;
+        return TensorCodecs.codec(t.type());
     }
 
     private static void check(Tensor t, int in, int out) {

@@ -88,12 +88,16 @@ public final class Perplexity {
         return s.forward(input, 0, len);
     }
 
-    /** The NLL (nats) of each token of a chunk under the protocol. */
+    /**
+     * The NLL (nats) of each token of a chunk under the protocol: the numbers {@link #chunkLogits} gives, without
+     * holding the logits of the whole chunk (512 x a 128k vocabulary would be 256 MB).
+     */
     public static double[] chunkNll(LlamaRuntime.Session s, int bos, int[] tokens, int off, int len) {
-        LlamaRuntime.Logits logits = chunkLogits(s, bos, tokens, off, len);
-        double[] nll = new double[len];
-        for (int r = 0; r < len; r++) nll[r] = -logits.logProb(r, tokens[off + r]);
-        return nll;
+        int[] input = new int[len];
+        input[0] = bos;
+        System.arraycopy(tokens, off, input, 1, len - 1);
+        s.reset();
+        return s.nll(input, 0, len, tokens, off);
     }
 
     private static int[] cap(int[] tokens, long maxTokens) {

@@ -30,9 +30,9 @@ final class ReferenceForward {
             double[][] q = new double[T][], k = new double[T][], v = new double[T][];
             for (int t = 0; t < T; t++) {
                 double[] xn = norm(x[t], TensorNames.attnNorm(l));
-                q[t] = rope(mul(TensorNames.attnQ(l), xn), t);
-                k[t] = rope(mul(TensorNames.attnK(l), xn), t);
-                v[t] = mul(TensorNames.attnV(l), xn);
+                q[t] = rope(biased(TensorNames.attnQ(l), mul(TensorNames.attnQ(l), xn)), t);
+                k[t] = rope(biased(TensorNames.attnK(l), mul(TensorNames.attnK(l), xn)), t);
+                v[t] = biased(TensorNames.attnV(l), mul(TensorNames.attnV(l), xn));
             }
             for (int t = 0; t < T; t++) {
                 double[] att = new double[dim];
@@ -81,13 +81,30 @@ final class ReferenceForward {
         return out;
     }
 
+    /** Adds {@code blk.N.x.bias} when the model has it. */
+    private double[] biased(String weight, double[] y) {
+        var b = m.tensors().get(weight.replace(".weight", ".bias"));
+        if (b != null) add(y, toDouble(b.toFloats()));
+        return y;
+    }
+
+    private static double[] toDouble(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) d[i] = f[i];
+        return d;
+    }
+
+    /** Rotates pairs (2j, 2j+1), or (j, j + hs/2) with NEOX, of each head by pos * the config's (scaled) frequency j. */
     private double[] rope(double[] v, int pos) {
-        int hs = c.headSize();
-        for (int i = 0; i < v.length; i += 2) {
-            double angle = pos / Math.pow(c.ropeTheta(), (i % hs) / (double) hs);
-            double v0 = v[i], v1 = v[i + 1];
-            v[i] = v0 * Math.cos(angle) - v1 * Math.sin(angle);
-            v[i + 1] = v0 * Math.sin(angle) + v1 * Math.cos(angle);
+        int hs = c.headSize(), half = hs / 2;
+        for (int h = 0; h < v.length; h += hs) {
+            for (int j = 0; j < half; j++) {
+                double angle = pos * c.ropeScaling().frequency(j, hs, c.ropeTheta());
+                int i0 = c.ropeNeox() ? h + j : h + 2 * j, i1 = c.ropeNeox() ? i0 + half : i0 + 1;
+                double v0 = v[i0], v1 = v[i1];
+                v[i0] = v0 * Math.cos(angle) - v1 * Math.sin(angle);
+                v[i1] = v0 * Math.sin(angle) + v1 * Math.cos(angle);
+            }
         }
         return v;
     }

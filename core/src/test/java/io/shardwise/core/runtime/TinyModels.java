@@ -43,6 +43,23 @@ final class TinyModels {
         return new LlamaModel(c, vocabulary(c.vocabSize()), t);
     }
 
+    /** The model with seeded random q/k/v biases ({@code blk.N.attn_q.bias} ..., as Qwen2 has them). */
+    static LlamaModel withAttentionBiases(LlamaModel m, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        Map<String, Tensor> t = new LinkedHashMap<>(m.tensors());
+        LlamaConfig c = m.config();
+        for (int l = 0; l < c.nLayers(); l++) {
+            for (String w : new String[]{TensorNames.attnQ(l), TensorNames.attnK(l), TensorNames.attnV(l)}) {
+                String name = w.replace(".weight", ".bias");
+                int n = w.equals(TensorNames.attnQ(l)) ? c.dim() : c.kvDim();
+                float[] v = new float[n];
+                for (int i = 0; i < n; i++) v[i] = (float) (rnd.nextDouble() * 2 - 1);
+                t.put(name, Tensor.ofFloats(name, new long[]{n}, v));
+            }
+        }
+        return new LlamaModel(m.config(), m.vocabulary(), t);
+    }
+
     /** Specials, byte tokens would not fit, so: {@code <unk> <s> </s>} then single letters and a few merges. */
     static Vocabulary vocabulary(int size) {
         List<String> tokens = new ArrayList<>(List.of("<unk>", "<s>", "</s>", " "));
