@@ -2,6 +2,7 @@ package io.shardwise.core.format;
 
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.model.RopeScaling;
 import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.model.Vocabulary;
 import io.shardwise.core.quant.TensorConverter;
@@ -20,16 +21,18 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A {@link LlamaModel} as a GGUF file of llama.cpp's "llama" architecture and SentencePiece ("llama")
- * vocabulary, both ways. Token text follows llama.cpp's llama2.c converter: spaces become U+2581, and
+ * A {@link LlamaModel} as a GGUF file of llama.cpp's "llama" or "qwen2" architecture, both ways, with RoPE scaling
+ * (rope.scaling.type/factor for linear; llama.cpp's {@code rope_freqs.weight} for Llama 3) and the embedded
+ * tokenizer ({@link GgufVocabulary}). Token text follows llama.cpp's llama2.c converter: spaces become U+2581, and
  * BOS/EOS are written as "&lt;s&gt;"/"&lt;/s&gt;" (llama2.c pads them with newlines).
  */
 public final class GgufLlama {
     static final String ARCH = "llama";
-    static final char SPACE_MARK = '\u2581';
-    /** Far above real vocabularies (~256k); keeps a corrupt count from becoming a huge token list. */
-    static final long MAX_VOCAB = 1 << 24;
-    static final int TOKEN_NORMAL = 1, TOKEN_UNKNOWN = 2, TOKEN_CONTROL = 3, TOKEN_BYTE = 6;
+    static final String QWEN2 = "qwen2";
+    /** llama.cpp's per-frequency RoPE factors tensor (Llama 3 scaling). */
+    public static final String ROPE_FREQS = "rope_freqs.weight";
+    /** Llama 3 scaling parameters, which rope_freqs.weight alone does not give back exactly; llama.cpp ignores them. */
+    static final String LLAMA3_KEYS = "shardwise.rope.scaling.llama3.";
 
     private GgufLlama() {
     }
@@ -52,24 +55,41 @@ public final class GgufLlama {
     /** A writer holding the model's metadata and tensors; callers may add metadata before writing. */
     public static GgufWriter writer(LlamaModel model, WriteOptions options) {
         LlamaConfig c = model.config();
+        String arch = c.arch();
+        if (!ARCH.equals(arch) && !QWEN2.equals(arch)) throw new IllegalArgumentException("GGUF arch " + arch + " is not supported (llama, qwen2)");
+        if (c.ropeNeox() != QWEN2.equals(arch)) throw new IllegalArgumentException("arch " + arch + " with ropeNeox " + c.ropeNeox() + " cannot be written to GGUF");
+        if (c.attentionBias() && ARCH.equals(arch)) throw new IllegalArgumentException("GGUF arch llama has no q/k/v biases");
         GgufWriter w = new GgufWriter();
         Map<String, GgmlType> types = new LinkedHashMap<>();
         for (Tensor t : model.tensors().values()) types.put(t.name(), storageType(t, options.matrixType()));
-        w.put("general.architecture", ARCH);
+        w.put("general.architecture", arch);
         w.put("general.name", options.name() == null ? "shardwise" : options.name());
-        w.put(ARCH + ".context_length", GgufValue.u32(c.seqLen()));
-        w.put(ARCH + ".embedding_length", GgufValue.u32(c.dim()));
-        w.put(ARCH + ".block_count", GgufValue.u32(c.nLayers()));
-        w.put(ARCH + ".feed_forward_length", GgufValue.u32(c.hiddenDim()));
-        w.put(ARCH + ".attention.head_count", GgufValue.u32(c.nHeads()));
-        w.put(ARCH + ".attention.head_count_kv", GgufValue.u32(c.nKvHeads()));
-        w.put(ARCH + ".rope.dimension_count", GgufValue.u32(c.headSize()));
-        w.put(ARCH + ".attention.layer_norm_rms_epsilon", GgufValue.f32(c.normEps()));
-        w.put(ARCH + ".rope.freq_base", GgufValue.f32(c.ropeTheta()));
-        w.put(ARCH + ".vocab_size", GgufValue.u32(c.vocabSize()));
+        w.put(arch + ".context_length", GgufValue.u32(c.seqLen()));
+        w.put(arch + ".embedding_length", GgufValue.u32(c.dim()));
+        w.put(arch + ".block_count", GgufValue.u32(c.nLayers()));
+        w.put(arch + ".feed_forward_length", GgufValue.u32(c.hiddenDim()));
+        w.put(arch + ".attention.head_count", GgufValue.u32(c.nHeads()));
+        w.put(arch + ".attention.head_count_kv", GgufValue.u32(c.nKvHeads()));
+        w.put(arch + ".rope.dimension_count", GgufValue.u32(c.headSize()));
+        w.put(arch + ".attention.layer_norm_rms_epsilon", GgufValue.f32(c.normEps()));
+        w.put(arch + ".rope.freq_base", GgufValue.f32(c.ropeTheta()));
+        w.put(arch + ".vocab_size", GgufValue.u32(c.vocabSize()));
+        RopeScaling rs = c.ropeScaling();
+        if (rs.type() == RopeScaling.Type.LINEAR) {
+            w.put(arch + ".rope.scaling.type", "linear");
+            w.put(arch + ".rope.scaling.factor", GgufValue.f32(rs.factor()));
+        } else if (rs.type() == RopeScaling.Type.LLAMA3) {
+            w.put(LLAMA3_KEYS + "factor", GgufValue.f32(rs.factor()));
+            w.put(LLAMA3_KEYS + "low_freq_factor", GgufValue.f32(rs.lowFreqFactor()));
+            w.put(LLAMA3_KEYS + "high_freq_factor", GgufValue.f32(rs.highFreqFactor()));
+            w.put(LLAMA3_KEYS + "original_context_length", GgufValue.u32(rs.originalContext()));
+        }
         w.put("general.file_type", GgufValue.u32(fileType(types)));
         if (types.values().stream().anyMatch(GgmlType::isQuantized)) w.put("general.quantization_version", GgufValue.u32(2));
-        putVocabulary(w, model.vocabulary());
+        GgufVocabulary.put(w, model.vocabulary());
+        if (rs.type() == RopeScaling.Type.LLAMA3 && !model.tensors().containsKey(ROPE_FREQS)) {
+            w.tensor(Tensor.ofFloats(ROPE_FREQS, new long[]{c.headSize() / 2}, ropeFactors(rs, c.headSize(), c.ropeTheta())));
+        }
         for (Tensor t : model.tensors().values()) {
             GgmlType target = types.get(t.name());
             if (t.type() == target) {
@@ -112,36 +132,6 @@ public final class GgufLlama {
         };
     }
 
-    static void putVocabulary(GgufWriter w, Vocabulary v) {
-        int n = v.size();
-        int unk = v.tokens().indexOf("<unk>");
-        List<String> texts = new ArrayList<>(n);
-        int[] types = new int[n];
-        for (int i = 0; i < n; i++) {
-            String t = v.tokens().get(i);
-            boolean control = i == v.bos() || i == v.eos();
-            if (control) t = t.strip();
-            texts.add(t.replace(' ', SPACE_MARK));
-            types[i] = i == unk ? TOKEN_UNKNOWN : control || t.isEmpty() ? TOKEN_CONTROL : isByteToken(t) ? TOKEN_BYTE : TOKEN_NORMAL;
-        }
-        w.put("tokenizer.ggml.model", "llama");
-        w.put("tokenizer.ggml.tokens", GgufValue.Array.ofStrings(texts));
-        w.put("tokenizer.ggml.scores", GgufValue.Array.ofFloats(v.scores()));
-        w.put("tokenizer.ggml.token_type", GgufValue.Array.ofInts(types));
-        w.put("tokenizer.ggml.bos_token_id", GgufValue.u32(v.bos()));
-        w.put("tokenizer.ggml.eos_token_id", GgufValue.u32(v.eos()));
-        if (unk >= 0) w.put("tokenizer.ggml.unknown_token_id", GgufValue.u32(unk));
-        w.put("tokenizer.ggml.add_bos_token", GgufValue.of(true));
-    }
-
-    static boolean isByteToken(String t) {
-        return t.length() == 6 && t.startsWith("<0x") && t.endsWith(">") && isHex(t.charAt(3)) && isHex(t.charAt(4));
-    }
-
-    private static boolean isHex(char ch) {
-        return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F') || (ch >= 'a' && ch <= 'f');
-    }
-
     /** Maps and reads a GGUF Llama model; tensors stay views of the file while {@code arena} is open. */
     public static LlamaModel read(Path file, Arena arena) throws IOException {
         return read(GgufFile.read(file, arena));
@@ -150,8 +140,10 @@ public final class GgufLlama {
     public static LlamaModel read(GgufFile f) throws ModelFormatException {
         String src = f.source();
         String arch = f.string("general.architecture");
-        if (!ARCH.equals(arch)) throw new ModelFormatException(src + ": GGUF general.architecture '" + arch + "' is not supported (Shardwise reads 'llama')");
-        String p = ARCH + ".";
+        if (!ARCH.equals(arch) && !QWEN2.equals(arch)) {
+            throw new ModelFormatException(src + ": GGUF general.architecture '" + arch + "' is not supported (Shardwise reads 'llama' and 'qwen2')");
+        }
+        String p = arch + ".";
         int dim = (int) f.integer(p + "embedding_length", 1, 1 << 20);
         int hidden = (int) f.integer(p + "feed_forward_length", 1, 1 << 22);
         int layers = (int) f.integer(p + "block_count", 1, 1 << 12);
@@ -165,19 +157,18 @@ public final class GgufLlama {
             throw new ModelFormatException(src + ": GGUF " + p + "rope.dimension_count " + f.integer(p + "rope.dimension_count", 0, 1 << 20)
                     + " differs from the head size " + dim / heads + " (partial RoPE is not supported)");
         }
-        if (f.has(p + "rope.scaling.type") && !"none".equals(f.string(p + "rope.scaling.type"))) {
-            throw new ModelFormatException(src + ": GGUF " + p + "rope.scaling.type '" + f.string(p + "rope.scaling.type") + "' is not supported");
-        }
         Tensor embd = f.tensors().get(TensorNames.TOKEN_EMBD);
         if (embd == null) throw new ModelFormatException(src + ": GGUF tensor " + TensorNames.TOKEN_EMBD + " is missing");
         if (embd.shape().length != 2) throw new ModelFormatException(src + ": GGUF tensor " + TensorNames.TOKEN_EMBD + " has shape " + Arrays.toString(embd.shape()) + ", expected 2 dims");
-        Vocabulary vocab = readVocabulary(f, embd.shape()[1]);
+        Vocabulary vocab = GgufVocabulary.read(f, embd.shape()[1]);
         boolean tied = !f.tensors().containsKey(TensorNames.OUTPUT);
+        boolean qwen = QWEN2.equals(arch);
         LlamaConfig c;
         try {
-            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab.size(), ctx, theta, eps, tied);
+            RopeScaling scaling = GgufRopeScaling.read(f, p, heads > 0 && dim % heads == 0 ? dim / heads : 0, theta);
+            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab.size(), ctx, theta, eps, tied, arch, qwen, scaling, qwen);
         } catch (IllegalArgumentException e) {
-            throw new ModelFormatException(src + ": GGUF llama hyper-parameters: " + e.getMessage());
+            throw new ModelFormatException(src + ": GGUF " + arch + " hyper-parameters: " + e.getMessage());
         }
         Map<String, long[]> expected = expectedShapes(c);
         for (Map.Entry<String, long[]> e : expected.entrySet()) {
@@ -193,8 +184,15 @@ public final class GgufLlama {
         return new LlamaModel(c, vocab, tensors);
     }
 
-    /** Every tensor a Llama model of this config has, with its ggml shape, in llama2.c's order. */
-    static Map<String, long[]> expectedShapes(LlamaConfig c) {
+    /** llama.cpp's rope_freqs values (convert_hf_to_gguf.py LlamaModel.generate_extra_tensors): the divisor of each pair's frequency. */
+    static float[] ropeFactors(RopeScaling rs, int headSize, float theta) {
+        float[] f = new float[headSize / 2];
+        for (int i = 0; i < f.length; i++) f[i] = (float) (Math.pow(theta, -2.0 * i / headSize) / rs.frequency(i, headSize, theta));
+        return f;
+    }
+
+    /** Every tensor a Llama model of this config has, with its ggml shape, in llama2.c's order (q/k/v biases after v when present). */
+    public static Map<String, long[]> expectedShapes(LlamaConfig c) {
         Map<String, long[]> m = new LinkedHashMap<>();
         long dim = c.dim(), hid = c.hiddenDim(), kv = c.kvDim();
         m.put(TensorNames.TOKEN_EMBD, new long[]{dim, c.vocabSize()});
@@ -203,6 +201,11 @@ public final class GgufLlama {
             m.put(TensorNames.attnQ(l), new long[]{dim, dim});
             m.put(TensorNames.attnK(l), new long[]{dim, kv});
             m.put(TensorNames.attnV(l), new long[]{dim, kv});
+            if (c.attentionBias()) {
+                m.put("blk." + l + ".attn_q.bias", new long[]{dim});
+                m.put("blk." + l + ".attn_k.bias", new long[]{kv});
+                m.put("blk." + l + ".attn_v.bias", new long[]{kv});
+            }
             m.put(TensorNames.attnOutput(l), new long[]{dim, dim});
             m.put(TensorNames.ffnNorm(l), new long[]{dim});
             m.put(TensorNames.ffnGate(l), new long[]{dim, hid});
@@ -212,35 +215,5 @@ public final class GgufLlama {
         m.put(TensorNames.OUTPUT_NORM, new long[]{dim});
         if (!c.tiedEmbeddings()) m.put(TensorNames.OUTPUT, new long[]{dim, c.vocabSize()});
         return m;
-    }
-
-    static Vocabulary readVocabulary(GgufFile f, long embeddingRows) throws ModelFormatException {
-        String src = f.source();
-        String model = f.string("tokenizer.ggml.model");
-        if (!"llama".equals(model)) {
-            throw new ModelFormatException(src + ": GGUF tokenizer.ggml.model '" + model + "' is not supported (Shardwise reads SentencePiece 'llama' vocabularies)");
-        }
-        GgufValue.Array tokens = f.array("tokenizer.ggml.tokens", GgufValueType.STRING);
-        if (tokens.count() != embeddingRows) {
-            throw new ModelFormatException(src + ": GGUF tokenizer.ggml.tokens has " + tokens.count() + " tokens but " + TensorNames.TOKEN_EMBD + " has " + embeddingRows + " rows");
-        }
-        if (tokens.count() > MAX_VOCAB) throw new ModelFormatException(src + ": GGUF tokenizer.ggml.tokens has " + tokens.count() + " tokens, more than " + MAX_VOCAB);
-        int n = tokens.size();
-        float[] scores = new float[n];
-        if (f.has("tokenizer.ggml.scores")) {
-            GgufValue.Array s = f.array("tokenizer.ggml.scores", GgufValueType.FLOAT32);
-            if (s.count() != n) throw new ModelFormatException(src + ": GGUF tokenizer.ggml.scores has " + s.count() + " entries for " + n + " tokens");
-            scores = s.floats();
-        }
-        int bos = (int) f.integer("tokenizer.ggml.bos_token_id", 0, n - 1, 1);
-        int eos = (int) f.integer("tokenizer.ggml.eos_token_id", 0, n - 1, 2);
-        List<String> texts = new ArrayList<>(n);
-        int maxLen = 0;
-        for (String t : tokens.strings()) {
-            String s = t.replace(SPACE_MARK, ' ');
-            texts.add(s);
-            maxLen = Math.max(maxLen, s.getBytes(StandardCharsets.UTF_8).length);
-        }
-        return new Vocabulary(texts, scores, maxLen, bos, eos);
     }
 }

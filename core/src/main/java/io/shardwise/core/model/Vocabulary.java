@@ -48,9 +48,9 @@ public record Vocabulary(List<String> tokens, float[] scores, int maxTokenLength
         return tokenTypes.length == 0 ? 0 : tokenTypes[i];
     }
 
-    /** Control and user-defined tokens are matched whole in text before BPE (HF "added tokens"). */
+    /** Control, unknown and user-defined tokens are matched whole in text before BPE (HF "added tokens"). */
     public boolean isSpecial(int i) {
         int t = tokenType(i);
-        return t == TYPE_CONTROL || t == TYPE_USER_DEFINED;
+        return t == TYPE_CONTROL || t == TYPE_USER_DEFINED || t == TYPE_UNKNOWN;
     }
 }
