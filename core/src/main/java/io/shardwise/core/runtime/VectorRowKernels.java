@@ -172,18 +172,22 @@ public final class VectorRowKernels implements RowKernels {
     private static final boolean WIDE = SL == 32;
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
     private static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B512 = ByteVector.SPECIES_512;
     /** Q4_0: the 16 nibble bytes twice over, low nibbles in lanes 0-15 and high nibbles in 16-31. */
     private static final VectorShuffle<Short> TWICE = WIDE ? VectorShuffle.fromOp(SS, i -> i & 15) : null;
     private static final ShortVector NIBBLE_SHIFT = WIDE ? ShortVector.fromArray(SS, nibbleShifts(), 0) : null;
     /** Q6_K: for the m-th 32 values of a block, the scales of groups (2m, 2m+1) spread over int lanes 0-7 and 8-15. */
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Integer>[] GROUPS = new VectorShuffle[8];
+    private static final VectorShuffle<Integer> G0 = groups(0), G1 = groups(1), G2 = groups(2), G3 = groups(3),
+            G4 = groups(4), G5 = groups(5), G6 = groups(6), G7 = groups(7);
 
-    static {
-        for (int m = 0; m < 8 && WIDE; m++) {
-            int first = 2 * m;
-            GROUPS[m] = VectorShuffle.fromOp(IS, i -> first + i / 8);
-        }
+    private static VectorShuffle<Integer> groups(int m) {
+        return WIDE ? VectorShuffle.fromOp(IS, i -> 2 * m + i / 8) : null;
+    }
+
+    /** Bytes [32 p, 32 p + 32) of a 64-byte vector, widened to 32 shorts. */
+    private static ShortVector part(ByteVector v, int p) {
+        // part 1 by slicing first: C2 does not intrinsify an expanding conversion of a nonzero part
+        return (ShortVector) (p == 0 ? v : v.slice(32)).convertShape(VectorOperators.B2S, SS, 0);
     }
 
     private static short[] nibbleShifts() {
@@ -245,39 +249,56 @@ public final class VectorRowKernels implements RowKernels {
         return acc.reduceLanes(VectorOperators.ADD) - corr;
     }
 
-    /** Q6_K: sum (q - 32) a = sum q a - 32 sum a, the activation sums per 16 being Q8_K's bsums. */
+    /** Per thread: the Q6_K row being dotted, copied to the heap (see dotQ6_K). */
+    private static final ThreadLocal<byte[]> ROW = ThreadLocal.withInitial(() -> new byte[0]);
+
+    /**
+     * Q6_K: sum (q - 32) a = sum q a - 32 sum a, the activation sums per 16 being Q8_K's bsums. The row is first
+     * copied to a heap array: vector loads from an array are far smaller in C2's graph than MemorySegment loads, and a
+     * Q6_K block needs so many that the segment version exceeds the inlining budget (and boxes its vectors).
+     */
     static float dotQ6_K(MemorySegment w, long at, int n, Activation a) {
         if (!WIDE) return ScalarRowKernels.dotQ6_K(w, at, n, a);
-        int nb = n / 256;
+        int nb = n / 256, rowBytes = 210 * nb;
+        byte[] row = ROW.get();
+        if (row.length < rowBytes) ROW.set(row = new byte[rowBytes]);
+        MemorySegment.copy(w, I8, at, row, 0, rowBytes);
         short[] q = a.q, sums = a.sums;
         FloatVector acc = FloatVector.zero(FS);
         float corr = 0;
         for (int b = 0; b < nb; b++) {
-            long o = at + 210L * b;
+            int o = 210 * b;
             int qa = 256 * b;
-            IntVector scales = (IntVector) ByteVector.fromMemorySegment(B128, w, o + 192, LE).convertShape(VectorOperators.B2I, IS, 0);
+            IntVector scales = (IntVector) ByteVector.fromArray(B128, row, o + 192).convertShape(VectorOperators.B2I, IS, 0);
             IntVector bsums = (IntVector) ShortVector.fromArray(S256, sums, 16 * b).convertShape(VectorOperators.S2I, IS, 0);
             int bias = scales.mul(bsums).reduceLanes(VectorOperators.ADD);
-            IntVector s = q6kHalf(w, o, o + 128, q, qa, scales, GROUPS[0], GROUPS[1], GROUPS[2], GROUPS[3])
-                    .add(q6kHalf(w, o + 64, o + 160, q, qa + 128, scales, GROUPS[4], GROUPS[5], GROUPS[6], GROUPS[7]));
-            float scale = half(w, o + 208) * a.d[b];
+            IntVector s = IntVector.zero(IS);
+            for (int half = 0; half < 2; half++) {
+                int ql = o + 64 * half, qh = o + 128 + 32 * half, qb = qa + 128 * half;
+                // value 32k+l of a half: low bits from ql[l + 32(k&1)] (nibble k/2), high bits (qh[l] >> 2k) & 3
+                ShortVector lo = widen(row, ql), hi = widen(row, ql + 32), h = widen(row, qh);
+                // this half's 8 scales, for groups (2k, 2k+1) of each quarter k, in lanes 0-7 and 8-15
+                IntVector sc = scales.rearrange(half == 0 ? G0 : G4);
+                IntVector sc1 = scales.rearrange(half == 0 ? G1 : G5);
+                IntVector sc2 = scales.rearrange(half == 0 ? G2 : G6);
+                IntVector sc3 = scales.rearrange(half == 0 ? G3 : G7);
+                s = s.add(pairSum(lo.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30))
+                        .mul(ShortVector.fromArray(SS, q, qb))).mul(sc));
+                s = s.add(pairSum(hi.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 2).and((short) 0x30))
+                        .mul(ShortVector.fromArray(SS, q, qb + 32))).mul(sc1));
+                s = s.add(pairSum(lo.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.and((short) 0x30))
+                        .mul(ShortVector.fromArray(SS, q, qb + 64))).mul(sc2));
+                s = s.add(pairSum(hi.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.lanewise(VectorOperators.ASHR, 2).and((short) 0x30))
+                        .mul(ShortVector.fromArray(SS, q, qb + 96))).mul(sc3));
+            }
+            float scale = Float.float16ToFloat((short) ((row[o + 209] << 8) | (row[o + 208] & 0xFF))) * a.d[b];
             acc = fmaScaled(s, scale, acc);
             corr += scale * 32 * bias;
         }
         return acc.reduceLanes(VectorOperators.ADD) - corr;
     }
 
-    /** One half of a Q6_K block: value 32k+l has low bits from ql[l + 32(k&1)] (nibble k/2), high bits (qh[l] >> 2k) & 3. */
-    private static IntVector q6kHalf(MemorySegment w, long ql, long qh, short[] q, int qb, IntVector scales,
-                                     VectorShuffle<Integer> g0, VectorShuffle<Integer> g1, VectorShuffle<Integer> g2, VectorShuffle<Integer> g3) {
-        ShortVector lo = widen(w, ql), hi = widen(w, ql + 32), h = widen(w, qh);
-        ShortVector e0 = lo.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30));
-        ShortVector e1 = hi.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 2).and((short) 0x30));
-        ShortVector e2 = lo.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.and((short) 0x30));
-        ShortVector e3 = hi.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.lanewise(VectorOperators.ASHR, 2).and((short) 0x30));
-        return pairSum(e0.mul(ShortVector.fromArray(SS, q, qb))).mul(scales.rearrange(g0))
-                .add(pairSum(e1.mul(ShortVector.fromArray(SS, q, qb + 32))).mul(scales.rearrange(g1)))
-                .add(pairSum(e2.mul(ShortVector.fromArray(SS, q, qb + 64))).mul(scales.rearrange(g2)))
-                .add(pairSum(e3.mul(ShortVector.fromArray(SS, q, qb + 96))).mul(scales.rearrange(g3)));
+    private static ShortVector widen(byte[] row, int at) {
+        return (ShortVector) ByteVector.fromArray(BS, row, at).convertShape(VectorOperators.B2S, SS, 0);
     }
 }
