@@ -184,6 +184,8 @@ public final class LocalStack implements AutoCloseable {
         }
         layout.shared().ifPresent(sh -> props.put("shardwise.data-dir", sh.resolve("data").toString()));
         props.put("shardwise.instance", name);
+        long shardMemory = shardMemory(s);
+        if (shardMemory > 0) props.put("shardwise.memory-bytes", Long.toString(shardMemory));
         props.put("quarkus.http.port", Integer.toString(freePort()));
         if (s == Service.GATEWAY) {
             props.put("shardwise.grpc-port", Integer.toString(grpcPort));
@@ -195,11 +197,29 @@ public final class LocalStack implements AutoCloseable {
         launch(name, cmd);
     }
 
-    /** Modest heaps: tensors live in mapped blobs and DJL's native memory, not on the Java heap. */
-    private static String heap(Service s) {
+    /**
+     * Modest heaps: tensors live in mapped blobs and DJL's native memory, not on the Java heap. A launcher
+     * property {@code shardwise.stack.heap.<service>} (e.g. {@code -Dshardwise.stack.heap.evaluator=3g}) overrides one.
+     */
+    static String heap(Service s) {
+        String override = System.getProperty("shardwise.stack.heap." + s.shortName());
+        if (override != null && override.matches("[0-9]+[kmgKMG]?")) return "-Xmx" + override;
         return switch (s) {
             case GATEWAY, QUANTIZER, PRUNER -> "-Xmx512m";
             case DISTILLER, EVALUATOR -> "-Xmx1g";
+        };
+    }
+
+    /**
+     * What a per-shard technique service declares for one shard task (0: its heap): a shard's input is mapped
+     * and its output native, both outside the heap, so the gateway's plan (2x the largest shard + margin) is
+     * checked against this. 2 GiB takes the largest shard of Llama 3.2 1B (the F16 embedding, 501 MiB) and of
+     * Llama 2 7B (an F16 block, 386 MiB).
+     */
+    static long shardMemory(Service s) {
+        return switch (s) {
+            case QUANTIZER, PRUNER -> 2L << 30;
+            case GATEWAY, DISTILLER, EVALUATOR -> 0;
         };
     }
 

@@ -9,11 +9,15 @@ import io.shardwise.proto.v1.StageSpec;
 import io.shardwise.proto.v1.TensorEntry;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-/** Stage manifests derived in the blob store; the job's model file written as GGUF into the output directory. */
+/**
+ * Stage manifests derived in the blob store; the job's model file written as GGUF into the output directory
+ * (atomically: GgufWriter writes a temp file and renames it).
+ */
 public final class BlobStageOutputs implements StageOutputs {
     private final ModelStore store;
     private final Path outputDir;
@@ -33,9 +37,11 @@ public final class BlobStageOutputs implements StageOutputs {
         Path file = JobIntake.outputFile(outputDir, jobId, output.getPath());
         Files.createDirectories(file.getParent());
         GgmlType type = output.getType().isEmpty() ? null : GgmlType.valueOf(output.getType());
-        Path tmp = file.resolveSibling(file.getFileName() + ".part");
-        ModelFiles.write(store.load(finalManifest), tmp, new GgufLlama.WriteOptions(jobId, type));
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        // mapped for this write only, and streamed tensor by tensor (pages released as written): the gateway
+        // never holds more of the model than a piece, and nothing stays mapped after
+        try (Arena arena = Arena.ofShared()) {
+            ModelFiles.write(store.load(finalManifest, arena), file, new GgufLlama.WriteOptions(jobId, type));
+        }
         return file.toString();
     }
 }

@@ -25,7 +25,7 @@ public class CapabilitiesAnnouncer {
 
     public Capabilities capabilities() {
         Capabilities.Builder c = Capabilities.newBuilder().setService(config.serviceName()).setKind(techniques.kind())
-                .setMemoryBytes(Runtime.getRuntime().maxMemory()).setPublishedAtMs(System.currentTimeMillis());
+                .setMemoryBytes(config.memoryBytes().orElse(Runtime.getRuntime().maxMemory())).setPublishedAtMs(System.currentTimeMillis());
         for (ShardTechnique t : techniques.all()) {
             Technique d = t.describe();
             c.addTechniques(d.toBuilder().setMethod(t.method()).setKind(t.kind()));

@@ -20,6 +20,13 @@ public interface ServiceConfig {
     /** This instance's name in events; defaults to service name, pid and host. */
     Optional<String> instance();
 
+    /**
+     * Memory this instance declares for one shard task (the gateway's pre-flight plan checks it): shard tensors
+     * live in mapped blobs and native memory, not the heap, so a deployment sets it to its memory limit minus
+     * the JVM's own needs. Unset: the maximum heap.
+     */
+    Optional<Long> memoryBytes();
+
     Retry retry();
 
     interface Retry {

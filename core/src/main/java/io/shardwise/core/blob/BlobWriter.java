@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
  */
 public interface BlobWriter extends AutoCloseable {
 
-    /** Appends the segment's bytes (heap or native or mapped), in bounded pieces. */
+    /** Appends the segment's bytes (heap or native or mapped), in bounded pieces; pages of a mapped segment are released from the process as they are copied. */
     void write(MemorySegment bytes) throws IOException;
 
     default void write(byte[] bytes, int offset, int length) throws IOException {

@@ -171,9 +171,11 @@ public final class FileBlobStore implements BlobStore {
             if (closed) throw new IllegalStateException("blob writer " + tmp + " is closed");
             for (long at = 0; at < bytes.byteSize(); at += PIECE) {
                 // bounded pieces: a heap buffer handed to a FileChannel is copied into a per-thread direct buffer of its size
-                ByteBuffer b = bytes.asSlice(at, Math.min(PIECE, bytes.byteSize() - at)).asByteBuffer();
+                MemorySegment piece = bytes.asSlice(at, Math.min(PIECE, bytes.byteSize() - at));
+                ByteBuffer b = piece.asByteBuffer();
                 md.update(b.duplicate());
                 while (b.hasRemaining()) ch.write(b);
+                if (piece.isMapped()) piece.unload(); // copied: the page cache keeps it, this process need not
             }
             position += bytes.byteSize();
         }

@@ -84,7 +84,6 @@ public final class ModelStore {
                         .setOffset(out.position()).setNbytes(data.byteSize());
                 for (long d : t.shape()) e.addShape(d);
                 out.write(data);
-                if (data.isMapped()) data.unload(); // the page cache keeps them; this process need not
                 pending.add(e);
             }
             digest = out.commit();

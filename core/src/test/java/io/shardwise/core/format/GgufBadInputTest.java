@@ -134,6 +134,44 @@ class GgufBadInputTest {
     }
 
     @Test
+    void hugeOrBrokenTensorInfosAreRefusedBeforeAllocating() throws Exception {
+        fails(gguf(3, 1, 0, b -> b.u64(1L << 40), 64), "tensor #0 name");
+        fails(gguf(3, 1, 0, b -> b.u64(-1L), 64), "tensor #0 name");
+        fails(gguf(3, 1, 0, tensor(0xFFFFFFFFL, 0, 4), 16), "tensor w type", "unknown");
+        fails(gguf(3, 1, 0, tensor(0, 32, 4), 16), "tensor w", "runs past the end"); // one aligned slot past the data
+        fails(gguf(3, 1, 0, tensor(0, -32L, 4), 16), "tensor w", "offset");
+        LeBytes oneInfo = new LeBytes().u32(GgufFile.MAGIC).u32(3).u64(2).u64(0);
+        tensor(0, 0, 4).accept(oneInfo);
+        fails(oneInfo.toArray(), "tensor_count: 2"); // claims 2 tensors, the file ends after 1 info
+    }
+
+    @Test
+    void aModelFileTruncatedOnDiskNamesTheFileAndTheTensor() throws Exception {
+        Path p = tmp.resolve("cut.gguf");
+        GgufLlama.write(TestModels.tiny(1, true), p, GgufLlama.WriteOptions.keepTypes("tiny"));
+        long dataStart;
+        try (Arena arena = Arena.ofConfined()) {
+            dataStart = GgufFile.read(p, arena).dataOffset();
+        }
+        long full = Files.size(p);
+        try (var ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(dataStart + (full - dataStart) / 2);
+        }
+        ModelFormatException e;
+        try (Arena arena = Arena.ofConfined()) {
+            e = assertThrows(ModelFormatException.class, () -> GgufFile.read(p, arena));
+        }
+        assertTrue(e.getMessage().contains(p.toString()) && e.getMessage().contains("tensor ") && e.getMessage().contains("runs past the end"), e.getMessage());
+        try (var ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(dataStart / 2); // inside the header: the metadata or tensor infos are cut
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            e = assertThrows(ModelFormatException.class, () -> GgufFile.read(p, arena));
+        }
+        assertTrue(e.getMessage().contains(p.toString()) && (e.getMessage().contains("truncated") || e.getMessage().contains("runs past the end")), e.getMessage());
+    }
+
+    @Test
     void everyTruncationOfAValidModelFileFails() throws Exception {
         Path p = tmp.resolve("tiny.gguf");
         GgufLlama.write(TestModels.tiny(1, true), p, GgufLlama.WriteOptions.keepTypes("tiny"));
