@@ -10,7 +10,7 @@ import java.io.PrintWriter;
 @Command(name = "shardwise", mixinStandardHelpOptions = true, version = "shardwise 0.1.0",
         description = "Compress language models as a stream of shard-sized jobs.",
         subcommands = {SubmitCommand.class, WatchCommand.class, GetCommand.class, ListCommand.class, CancelCommand.class,
-                TechniquesCommand.class, EvalCommand.class, GenerateCommand.class, DemoCommand.class, StackCommand.class, SynthCommand.class,
+                TechniquesCommand.class, EvalCommand.class, GenerateCommand.class, DemoCommand.class, StackCommand.class, SynthCommand.class, ConvertCommand.class,
                 CommandLine.HelpCommand.class})
 public final class ShardwiseCli implements Runnable {
 
