@@ -240,8 +240,8 @@ public final class LlamaRuntime {
             float[] kc = keys[l], vc = values[l];
             for (int t = 0; t < T; t++) {
                 int pos = position + t;
-                rope.rotate(q, t * dim, dim, pos);
-                rope.rotate(kk, t * kvDim, kvDim, pos);
+                rope.rotate(k, q, t * dim, dim, pos);
+                rope.rotate(k, kk, t * kvDim, kvDim, pos);
                 for (int i = t * dim; i < (t + 1) * dim; i++) q[i] *= scale;
                 for (int j = 0; j < kvDim; j++) {
                     kc[j * stride + pos] = kk[t * kvDim + j];
@@ -343,12 +343,7 @@ public final class LlamaRuntime {
 
         private void rmsnorm(float[] in, float[] weight, float[] out, int T) {
             int dim = w.config.dim();
-            for (int t = 0; t < T; t++) {
-                int off = t * dim;
-                float ss = k.dot(in, off, in, off, dim) / dim + w.config.normEps();
-                float inv = (float) (1.0 / Math.sqrt(ss));
-                for (int i = 0; i < dim; i++) out[off + i] = weight[i] * (inv * in[off + i]);
-            }
+            for (int t = 0; t < T; t++) k.rmsnorm(in, t * dim, weight, out, t * dim, dim, w.config.normEps());
         }
 
         private void ensureRows(int T) {

@@ -30,17 +30,8 @@ final class RotaryTable {
         }
     }
 
-    /** Rotates every head of {@code v[off, off + n)} (n a multiple of the head size) to position {@code pos}. */
-    void rotate(float[] v, int off, int n, int pos) {
-        int base = pos * half;
-        for (int h = off; h < off + n; h += headSize) {
-            for (int j = 0; j < half; j++) {
-                int i0 = neox ? h + j : h + 2 * j, i1 = neox ? i0 + half : i0 + 1;
-                float fcr = cos[base + j], fci = sin[base + j];
-                float v0 = v[i0], v1 = v[i1];
-                v[i0] = v0 * fcr - v1 * fci;
-                v[i1] = v0 * fci + v1 * fcr;
-            }
-        }
+    /** Rotates every head of {@code v[off, off + n)} (n a multiple of the head size) to position {@code pos} with {@link Kernels#rope}. */
+    void rotate(Kernels k, float[] v, int off, int n, int pos) {
+        k.rope(v, off, n, headSize, cos, sin, pos * half, neox);
     }
 }

@@ -53,12 +53,18 @@ class Stories260KRuntimeTest {
 
     @Test
     void scalarAndVectorKernelsGiveTheSameNll() throws IOException {
-        LlamaModel q8 = LlamaRuntimeTest.quantized(SharedData.stories260K(), GgmlType.Q8_0);
-        for (LlamaModel m : new LlamaModel[]{SharedData.stories260K(), q8}) {
+        LlamaModel f32 = SharedData.stories260K();
+        LlamaModel f16 = LlamaRuntimeTest.quantized(f32, GgmlType.F16), q8 = LlamaRuntimeTest.quantized(f32, GgmlType.Q8_0);
+        for (LlamaModel m : new LlamaModel[]{f32, f16}) {
             PerplexityResult v = score(m, runtime(m, VectorKernels.INSTANCE, VectorRowKernels.INSTANCE, 2), 1533, "vector");
             PerplexityResult s = score(m, runtime(m, ScalarKernels.INSTANCE, ScalarRowKernels.INSTANCE, 2), 1533, "scalar");
-            assertEquals(s.meanNll(), v.meanNll(), 1e-4);
+            assertEquals(s.meanNll(), v.meanNll(), 1e-5);
         }
+        // Q8_0 activations: a last-bit difference can move a value to the next quantization step, and the change reaches
+        // every later position through the KV cache (measured: ~1/4 of the tokens move, mean NLL by ~2e-4)
+        PerplexityResult v = score(q8, runtime(q8, VectorKernels.INSTANCE, VectorRowKernels.INSTANCE, 2), 1533, "vector");
+        PerplexityResult s = score(q8, runtime(q8, ScalarKernels.INSTANCE, ScalarRowKernels.INSTANCE, 2), 1533, "scalar");
+        assertEquals(s.meanNll(), v.meanNll(), 1e-3);
     }
 
     @Test
@@ -66,6 +72,8 @@ class Stories260KRuntimeTest {
         LlamaModel q8 = LlamaRuntimeTest.quantized(SharedData.stories260K(), GgmlType.Q8_0);
         int[] ids = evalTokens(q8, 1022);
         double[][] nll = new double[3][];
+        // the Vector API's float reductions may round otherwise before the JIT compiles them: compare warm code
+        Perplexity.chunkNll(runtime(q8, Kernels.preferred(), RowKernels.preferred(), 1).newSession(511), q8.vocabulary().bos(), ids, 0, 511);
         for (int threads = 1; threads <= 3; threads++) {
             LlamaRuntime.Session s = runtime(q8, Kernels.preferred(), RowKernels.preferred(), threads).newSession(511);
             nll[threads - 1] = Perplexity.chunkNll(s, q8.vocabulary().bos(), ids, 511, 511);
