@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [JMH args]          e.g.  bench/run.sh -t 1 DotBench      bench/run.sh -t 2 -wi 2 -i 3 -p type=Q8_0
 #   SKIP_BUILD=1 bench/run.sh ...    reuses the jar already built
+#   bench/run.sh -bm sample -tu us -t 1 DotBench    time per op; its p0.00 row (fastest op) is the least disturbed by other load
 #
 # Cycles assume every core runs at the nominal clock: "cpu MHz" in /proc/cpuinfo (under a hypervisor that is the
 # TSC rate the host reports; turbo, throttling and sharing the cores make the true count differ). With -t T the
@@ -17,7 +18,7 @@ elif java_ok /usr/lib/jvm/temurin-25-jdk-amd64; then jh=/usr/lib/jvm/temurin-25-
 else echo "run.sh: needs JDK 25 (set JAVA_HOME)" >&2; exit 1; fi
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  (cd "$root" && ./mvnw -q -o install -DskipTests -pl core,bench)
+  (cd "$root" && ./mvnw -q -o install -Dmaven.test.skip=true -pl core,bench)
 fi
 
 mhz=$(awk -F: '/^cpu MHz/ {gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo)
@@ -38,8 +39,14 @@ awk -v mhz="$mhz" -F',' '
   {
     name = unq($col["Benchmark"]); threads = unq($col["Threads"]); score = unq($col["Score"]) + 0
     type = unq($col["Param: type"]); n = unq($col["Param: n"]) + 0; rows = unq($col["Param: rows"]) + 0
-    if (unq($col["Unit"]) != "ops/s" || n == 0) { print name, type, "(not ops/s, skipped)"; next }
-    values = score * n * rows
+    unit = unq($col["Unit"])
+    if (n == 0 || score == 0) { print name, type, "(no values per op, skipped)"; next }
+    if (unit == "ops/s") values = score * n * rows
+    else if (unit ~ /\/op$/) {
+      # time per op (e.g. -bm sample, whose :p0.00 row is the fastest op: the least disturbed by other load)
+      sec = (unit ~ /^ns/) ? 1e-9 : (unit ~ /^us/) ? 1e-6 : (unit ~ /^ms/) ? 1e-3 : 1
+      values = threads * n * rows / (score * sec)
+    } else { print name, type, "(unit " unit " not converted)"; next }
     cyc = threads * mhz * 1e6 * 32 / values
     if (name ~ /Quantize/) { gbs = values * 4 / 1e9; what = "GB/s f32 in" }
     else {
@@ -47,5 +54,5 @@ awk -v mhz="$mhz" -F',' '
       gbs = values * bpv / 1e9; what = "GB/s weights"
     }
     kern = ("Param: kernels" in col) ? unq($col["Param: kernels"]) : ""
-    printf "%-28s %-5s %-7s t=%s  %12.4g values/s  %7.2f cycles/32 values  %7.2f %s\n", name, type, kern, threads, values, cyc, gbs, what
+    printf "%-44s %-5s %-7s t=%s  %12.4g values/s  %7.2f cycles/32 values  %7.2f %s\n", name, type, kern, threads, values, cyc, gbs, what
   }' "$csv"

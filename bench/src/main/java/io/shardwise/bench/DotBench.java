@@ -6,7 +6,6 @@ import io.shardwise.core.runtime.RowKernels;
 import io.shardwise.core.runtime.ScalarRowKernels;
 import io.shardwise.core.runtime.VectorRowKernels;
 import io.shardwise.core.tensor.GgmlType;
-import io.shardwise.core.tensor.TensorCodecs;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -62,24 +61,13 @@ public class DotBench {
             long bytes = t.byteSize(new long[]{n, rows});
             w = Arena.ofShared().allocate(bytes, 64);
             SplittableRandom rnd = new SplittableRandom(42);
-            if (TensorCodecs.supports(t)) {
-                float[] row = new float[n];
-                long rowBytes = t.byteSize(new long[]{n});
-                MemorySegment tmp = MemorySegment.ofArray(new byte[Math.toIntExact(rowBytes)]);
-                for (int r = 0; r < rows; r++) {
-                    for (int i = 0; i < n; i++) row[i] = (float) ((rnd.nextDouble() * 2 - 1) * 0.05);
-                    TensorCodecs.codec(t).quantize(row, 0, n, n, tmp, 0);
-                    MemorySegment.copy(tmp, 0, w, r * rowBytes, rowBytes);
-                }
-            } else {
-                // no codec yet: random blocks with small fp16 scales; the kernel's speed does not depend on the values
-                for (long i = 0; i < bytes; i++) w.set(ValueLayout.JAVA_BYTE, i, (byte) rnd.nextInt());
-                var i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-                for (long b = 0; b < bytes / t.blockBytes; b++) {
-                    long o = b * t.blockBytes;
-                    long[] scales = t == GgmlType.Q6_K ? new long[]{o + 208} : t == GgmlType.Q4_K ? new long[]{o, o + 2} : new long[]{o};
-                    for (long at : scales) w.set(i16, at, F16Codec.floatToHalf((float) (0.001 + rnd.nextDouble() * 0.01)));
-                }
+            // random blocks with small fp16 scales (no codec needed, fast to set up): a dot's speed does not depend on the values
+            for (long i = 0; i < bytes; i++) w.set(ValueLayout.JAVA_BYTE, i, (byte) rnd.nextInt());
+            var i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+            for (long b = 0; b < bytes / t.blockBytes; b++) {
+                long o = b * t.blockBytes;
+                long[] scales = t == GgmlType.Q6_K ? new long[]{o + 208} : t == GgmlType.Q4_K ? new long[]{o, o + 2} : new long[]{o};
+                for (long at : scales) w.set(i16, at, F16Codec.floatToHalf((float) (0.001 + rnd.nextDouble() * 0.01)));
             }
         }
     }
