@@ -24,6 +24,9 @@ class HfTokenizerOracleTest {
     @TempDir
     Path tmp;
 
+    /** DJL truncates to 512 tokens unless told not to. */
+    static final Map<String, String> NO_TRUNCATION = Map.of("truncation", "false", "padding", "false");
+
     static List<String> samples() {
         List<String> s = new ArrayList<>(List.of(
                 "Hello, world!", "Once upon a time, there was a little girl named Lily.", "  leading spaces", "trailing   ",
@@ -57,7 +60,7 @@ class HfTokenizerOracleTest {
         assertEquals(v.eos(), read.eos());
         TextTokenizer ours = Tokenizers.forVocabulary(read);
         int tokens = 0;
-        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), Map.of())) {
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), NO_TRUNCATION)) {
             for (String s : samples()) {
                 long[] want = hf.encode(s, false, false).getIds();
                 int[] got = ours.encode(s);
@@ -79,6 +82,55 @@ class HfTokenizerOracleTest {
     @Test
     void sentencePieceBpeMatchesHfTokenizersForEachPrefixMode() throws Exception {
         for (SentencePieceBpeTokenizer.Prefix p : SentencePieceBpeTokenizer.Prefix.values()) compare(TinyBpeTrainer.sentencePiece(p.preTokenizerName, 300), "sp-" + p.preTokenizerName);
+    }
+
+    /**
+     * stories260K's llama2.c vocabulary (scores, no merges) written as tokenizer.json with merges derived from the scores:
+     * HF tokenizers, our HF encoder and llama2.c's score-driven encoder give the same ids on real text.
+     */
+    @Test
+    void llama2cVocabularyAsTokenizerJsonEncodesLikeLlama2cAndHf() throws Exception {
+        Path shared = Path.of(System.getProperty("shardwise.shared", "../shared"), "data");
+        Path tok = shared.resolve("stories260K/tok512.bin"), text = shared.resolve("text/tinystories/eval_sample.txt");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isRegularFile(tok) && java.nio.file.Files.isRegularFile(text),
+                () -> "skipped: " + tok + " or " + text + " is absent");
+        Vocabulary v = io.shardwise.core.format.Llama2cTokenizerFile.read(java.nio.file.Files.readAllBytes(tok), 512, tok.toString());
+        Path dir = tmp.resolve("stories");
+        HfTokenizerJsonWriter.write(v, dir, 512);
+        Vocabulary hfv = HfTokenizerJson.read(dir, 512);
+        TextTokenizer llama2c = Tokenizers.forVocabulary(v), ours = Tokenizers.forVocabulary(hfv);
+        assertTrue(ours instanceof SentencePieceBpeTokenizer);
+        List<String> lines = java.nio.file.Files.readAllLines(text).stream().filter(l -> !l.isBlank()).limit(120).toList();
+        int tokens = 0;
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), NO_TRUNCATION)) {
+            for (String line : lines) {
+                int[] want = llama2c.encode(line);
+                assertArrayEquals(want, ours.encode(line), "ours vs llama2.c: " + line);
+                assertArrayEquals(Arrays.stream(want).asLongStream().toArray(), hf.encode(line, false, false).getIds(), "HF vs llama2.c: " + line);
+                tokens += want.length;
+            }
+        }
+        System.out.println("stories260K tokenizer.json: " + lines.size() + " lines, " + tokens + " tokens equal in llama2.c, ours and HF tokenizers");
+    }
+
+    @Test
+    void vocabularyCodecKeepsEveryField() throws Exception {
+        for (Vocabulary v : List.of(TinyBpeTrainer.byteLevel(PreTokenizer.LLAMA3, 50, true), TinyBpeTrainer.sentencePiece("metaspace-first", 50))) {
+            String kind = VocabularyCodec.kind(v);
+            assertEquals(VocabularyCodec.JSON_V1, kind);
+            Vocabulary back = VocabularyCodec.decode(VocabularyCodec.encode(v), kind, v.size(), "blob");
+            assertEquals(v.tokens(), back.tokens());
+            assertEquals(v.merges(), back.merges());
+            assertArrayEquals(v.tokenTypes(), back.tokenTypes());
+            assertArrayEquals(v.scores(), back.scores());
+            assertEquals(List.of(v.kind(), v.preTokenizer(), v.bos(), v.eos(), v.addBos()), List.of(back.kind(), back.preTokenizer(), back.bos(), back.eos(), back.addBos()));
+        }
+        Vocabulary plain = new Vocabulary(List.of("<unk>", "<s>", "</s>", "a"), new float[4], 3, 1, 2);
+        assertEquals(VocabularyCodec.LLAMA2C, VocabularyCodec.kind(plain));
+        assertEquals(plain.tokens(), VocabularyCodec.decode(VocabularyCodec.encode(plain), VocabularyCodec.LLAMA2C, 4, "blob").tokens());
+        io.shardwise.core.format.ModelFormatException e = org.junit.jupiter.api.Assertions.assertThrows(io.shardwise.core.format.ModelFormatException.class,
+                () -> VocabularyCodec.decode("{\"kind\": \"BYTE_LEVEL_BPE\", \"tokens\": [\"a\"], \"scores\": [0]}".getBytes(), VocabularyCodec.JSON_V1, 2, "blob"));
+        assertTrue(e.getMessage().startsWith("blob: 1 tokens, the model has 2"), e.getMessage());
     }
 
     @Test
