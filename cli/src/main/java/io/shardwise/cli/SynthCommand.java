@@ -19,7 +19,7 @@ public final class SynthCommand implements Callable<Integer> {
     /** The types a synthetic model's matrices can be written in. */
     enum Type { F16, BF16, F32, Q8_0 }
 
-    enum Format { GGUF }
+    enum Format { GGUF, SAFETENSORS }
 
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -33,7 +33,7 @@ public final class SynthCommand implements Callable<Integer> {
     @Option(names = "--format", defaultValue = "GGUF", description = "file format: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE})")
     Format format;
 
-    @Option(names = "--out", required = true, paramLabel = "FILE", description = "where to write the model")
+    @Option(names = "--out", required = true, paramLabel = "PATH", description = "the GGUF file to write, or for safetensors the Hugging Face model directory (config.json, tokenizer.json, *.safetensors)")
     Path out;
 
     @Option(names = "--seed", defaultValue = "42", description = "random seed (default ${DEFAULT-VALUE}): the same seed writes the same file")
@@ -47,15 +47,27 @@ public final class SynthCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--shape: " + e.getMessage());
         }
-        if (Files.isDirectory(out)) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--out: " + out + " is a directory");
         GgmlType t = GgmlType.valueOf(type.name());
+        if (format == Format.GGUF && Files.isDirectory(out)) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--out: " + out + " is a directory");
+        if (format == Format.SAFETENSORS && Files.exists(out) && !Files.isDirectory(out)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--out: " + out + " is a file; safetensors output is a model directory");
+        }
+        if (format == Format.SAFETENSORS && type == Type.Q8_0) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--type Q8_0: safetensors holds dense tensors (F32, F16, BF16)");
+        }
         SyntheticModel model = new SyntheticModel(s.config, seed);
         System.err.println("synth: " + s + ": " + model.describe(t));
         long t0 = System.nanoTime();
-        long bytes = model.writeGguf(out, t, "synthetic " + s);
+        long bytes;
+        if (format == Format.GGUF) {
+            bytes = model.writeGguf(out, t, "synthetic " + s);
+        } else {
+            bytes = 0;
+            for (Path f : model.writeSafetensors(out, t, "synthetic " + s)) bytes += Files.size(f);
+        }
         double secs = (System.nanoTime() - t0) / 1e9;
-        System.out.printf(Locale.ROOT, "wrote %s (%s, %s, seed %d): %.2f GB of tensors in %.1f s (%.0f MB/s)%n",
-                out, s, t, seed, bytes / 1e9, secs, bytes / 1e6 / secs);
+        System.out.printf(Locale.ROOT, "wrote %s (%s, %s %s, seed %d): %.2f GB in %.1f s (%.0f MB/s)%n",
+                out, s, format.name().toLowerCase(Locale.ROOT), t, seed, bytes / 1e9, secs, bytes / 1e6 / secs);
         return 0;
     }
 }

@@ -3,6 +3,7 @@ package io.shardwise.core.synth;
 import io.shardwise.core.format.GgufLlama;
 import io.shardwise.core.format.GgufValue;
 import io.shardwise.core.format.GgufWriter;
+import io.shardwise.core.format.hf.HfLlama;
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.model.RopeScaling;
@@ -14,10 +15,13 @@ import io.shardwise.core.tensor.TensorCodec;
 import io.shardwise.core.tensor.TensorCodecs;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -30,6 +34,8 @@ public final class SyntheticModel {
     private static final int CHUNK_FLOATS = 1 << 18;
     /** llama.cpp's tensor of Llama 3 RoPE frequency factors. */
     static final String ROPE_FREQS = "rope_freqs.weight";
+    /** transformers' default max_shard_size ("5GB"). */
+    static final long HF_SHARD_BYTES = 5_000_000_000L;
 
     /** The shapes {@code synth} knows, by their command-line names. */
     public enum Shape {
@@ -141,6 +147,30 @@ public final class SyntheticModel {
         w.put("general.description", "synthetic: seeded random weights for scale tests (shardwise synth)");
         w.write(file);
         return bytes;
+    }
+
+    /**
+     * Writes the model as a Hugging Face directory ({@code config.json}, {@code tokenizer.json}, safetensors in
+     * files of at most 5 GB as transformers saves them) with dense {@code dtype} tensors: the GGUF this seed gives
+     * is written beside it first and converted tensor by tensor ({@link HfLlama#write}, q/k un-permuted as
+     * llama.cpp's converter expects), so reading the directory back gives exactly the GGUF's tensors.
+     */
+    public List<Path> writeSafetensors(Path dir, GgmlType dtype, String name) throws IOException {
+        if (dtype != GgmlType.F32 && dtype != GgmlType.F16 && dtype != GgmlType.BF16) {
+            throw new IllegalArgumentException("safetensors holds dense tensors: F32, F16 or BF16, not " + dtype);
+        }
+        Files.createDirectories(dir);
+        Path gguf = dir.resolve(".synth-" + ProcessHandle.current().pid() + "-" + System.nanoTime() + ".gguf");
+        try {
+            writeGguf(gguf, dtype, name);
+            try (Arena arena = Arena.ofShared()) {
+                LlamaModel read = GgufLlama.read(gguf, arena);
+                // this config, not the one read back: it carries the Llama 3 rope scaling into config.json
+                return HfLlama.write(new LlamaModel(config, read.vocabulary(), read.tensors()), dir, new HfLlama.WriteOptions(dtype, HF_SHARD_BYTES));
+            }
+        } finally {
+            Files.deleteIfExists(gguf);
+        }
     }
 
     /** Generates the tensor's rows a chunk at a time, encodes them in {@code type} and hands each chunk to {@code sink}. */

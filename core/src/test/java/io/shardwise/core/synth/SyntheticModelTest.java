@@ -71,6 +71,31 @@ class SyntheticModelTest {
     }
 
     @Test
+    void theSafetensorsDirectoryReadsBackAsExactlyTheGgufOfTheSameSeed() throws Exception {
+        SyntheticModel m = new SyntheticModel(SyntheticModel.Shape.STORIES260K_LIKE.config, 11);
+        Path gguf = tmp.resolve("s.gguf"), dir = tmp.resolve("hf");
+        m.writeGguf(gguf, GgmlType.BF16, "s");
+        var files = m.writeSafetensors(dir, GgmlType.BF16, "s");
+        assertEquals(java.util.List.of(dir.resolve("model.safetensors")), files);
+        assertTrue(Files.exists(dir.resolve("config.json")) && Files.exists(dir.resolve("tokenizer.json")));
+        try (var s = Files.list(dir)) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".gguf")), "the temporary GGUF is gone");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaModel a = GgufLlama.read(gguf, arena);
+            LlamaModel b = io.shardwise.core.format.hf.HfLlama.read(dir, arena);
+            assertEquals(a.tensors().keySet(), b.tensors().keySet());
+            for (String n : a.tensors().keySet()) {
+                assertEquals(GgmlType.BF16, b.tensor(n).type(), n + ": HF checkpoints hold norms in the model's dtype too");
+                Tensor want = io.shardwise.core.quant.TensorConverter.convert(a.tensor(n), GgmlType.BF16, arena);
+                assertEquals(-1, want.data().mismatch(b.tensor(n).data()), n);
+            }
+            assertEquals(a.vocabulary().tokens(), b.vocabulary().tokens());
+        }
+        assertThrows(IllegalArgumentException.class, () -> m.writeSafetensors(tmp.resolve("q"), GgmlType.Q8_0, "q"));
+    }
+
+    @Test
     void rowsDependOnlyOnSeedTensorAndRowSoChunksCanBeMadeInAnyOrder() {
         SyntheticWeights w = new SyntheticWeights(3);
         float[] all = new float[10 * 33];
