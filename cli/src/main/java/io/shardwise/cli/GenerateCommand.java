@@ -59,7 +59,7 @@ public final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException((temperature < 0 || Float.isNaN(temperature) ? "--temperature: " : "--top-p: ") + e.getMessage(), e);
         }
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the forward pass reads the mapped weights from several threads
             LlamaModel m = ModelFiles.open(model, arena);
             ParallelRows parallel = threads == null ? ParallelRows.preferred() : ParallelRows.of(threads);
             LlamaRuntime rt = new LlamaRuntime(new LlamaWeights(m), Kernels.preferred(), RowKernels.preferred(), parallel);

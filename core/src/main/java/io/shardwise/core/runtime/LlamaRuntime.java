@@ -44,7 +44,7 @@ public final class LlamaRuntime {
         this.w = weights;
         this.k = kernels;
         this.rk = rowKernels;
-        this.par = parallel;
+        this.par = weights.threadConfined() ? ParallelRows.of(1) : parallel; // confined memory: the owner thread alone
     }
 
     public LlamaConfig config() {
@@ -61,6 +61,11 @@ public final class LlamaRuntime {
 
     public int threads() {
         return par.threads();
+    }
+
+    /** True when the weights may be read by the thread that opened them only (see {@link LlamaWeights#threadConfined()}). */
+    public boolean threadConfined() {
+        return w.threadConfined();
     }
 
     /** A fresh sequence holding up to {@code capacity} positions. */

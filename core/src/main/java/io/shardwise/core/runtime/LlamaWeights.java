@@ -25,6 +25,9 @@ public final class LlamaWeights {
     final Layer[] layers;
     final float[] outputNorm;
     final Linear classifier;
+    private final boolean confined;
+    /** A thread that never starts: segments of shared and global arenas are accessible by it, confined ones are not. */
+    private static final Thread OTHER_THREAD = Thread.ofPlatform().unstarted(() -> { });
 
     /** One block; the biases are null when the model has none. */
     record Layer(float[] attnNorm, Linear wq, Linear wk, Linear wv, Linear wo, float[] bq, float[] bk, float[] bv,
@@ -56,6 +59,15 @@ public final class LlamaWeights {
         }
         this.outputNorm = vector(model.tensor(TensorNames.OUTPUT_NORM), dim);
         this.classifier = linear(model.classifier(), dim, c.vocabSize());
+        this.confined = !model.tensors().values().stream().allMatch(t -> t.data().isAccessibleBy(OTHER_THREAD));
+    }
+
+    /**
+     * True when some tensor lives in a thread-confined arena (e.g. a file mapped with {@code Arena.ofConfined()}): only
+     * the thread that opened it may read it, so the runtime and perplexity then run on that thread alone.
+     */
+    public boolean threadConfined() {
+        return confined;
     }
 
     public LlamaConfig config() {

@@ -65,7 +65,7 @@ public final class Perplexity {
                 sums[i] = Arrays.stream(chunkNll(s, bos, tokens, off, Math.min(chunk, tokens.length - off))).sum();
             }
         };
-        int n = Math.max(1, Math.min(threads, chunks));
+        int n = rt.threadConfined() ? 1 : Math.max(1, Math.min(threads, chunks));
         if (n == 1) {
             worker.run();
         } else {

@@ -226,6 +226,17 @@ class LlamaRuntimeTest {
             int[] seq = {1, 5, 9};
             assertArrayEquals(new LlamaRuntime(m).newSession(3).forward(seq, 0, 3).data(),
                     new LlamaRuntime(mapped).newSession(3).forward(seq, 0, 3).data());
+            // a confined arena's memory is readable by this thread only: everything runs here, nothing fails
+            LlamaRuntime confined = new LlamaRuntime(mapped, 3);
+            assertTrue(confined.threadConfined());
+            assertEquals(1, confined.threads());
+            int[] text = tokens(60, 48, 8);
+            assertEquals(Perplexity.evaluateTokens(new LlamaRuntime(m, 1), 1, text, 1).meanNll(), Perplexity.evaluateTokens(confined, 1, text, 3).meanNll(), 1e-6);
+        }
+        try (Arena arena = Arena.ofShared()) {
+            LlamaRuntime shared = new LlamaRuntime(ModelFiles.open(file, arena), 3);
+            assertTrue(!shared.threadConfined());
+            assertEquals(3, shared.threads());
         }
     }
 
