@@ -132,6 +132,39 @@ class GgufWriterTest {
     }
 
     @Test
+    void streamedAndChunkConvertedTensorsMatchWholeTensorConversion() throws Exception {
+        int cols = 96, rows = (1 << 18) / cols * 2 + 5; // more than two conversion chunks
+        float[] values = new float[cols * rows];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(4);
+        for (int i = 0; i < values.length; i++) values[i] = (float) r.nextGaussian();
+        Tensor src = Tensor.ofFloats("w", new long[]{cols, rows}, values);
+        Path p = tmp.resolve("conv.gguf");
+        byte[] piece = new byte[100];
+        new GgufWriter().tensor(src, GgmlType.Q8_0).tensor(src.withName("same"), GgmlType.F32)
+                .stream("pieces", GgmlType.I8, new long[]{250}, sink -> {
+                    for (int i = 0; i < 2; i++) sink.write(java.lang.foreign.MemorySegment.ofArray(piece));
+                    sink.write(java.lang.foreign.MemorySegment.ofArray(piece).asSlice(0, 50));
+                }).write(p);
+        try (Arena arena = Arena.ofConfined()) {
+            GgufFile f = GgufFile.read(p, arena);
+            Tensor want = io.shardwise.core.quant.TensorConverter.convert(src, GgmlType.Q8_0, arena);
+            assertEquals(-1, f.tensors().get("w").data().mismatch(want.data()));
+            assertEquals(-1, f.tensors().get("same").data().mismatch(src.data()));
+            assertEquals(250, f.tensors().get("pieces").data().byteSize());
+        }
+        Path bad = tmp.resolve("short.gguf");
+        GgufWriter w = new GgufWriter().stream("short", GgmlType.I8, new long[]{10}, sink -> sink.write(java.lang.foreign.MemorySegment.ofArray(new byte[9])));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> w.write(bad));
+        assertTrue(e.getMessage().contains("short") && e.getMessage().contains("9"), e.getMessage());
+        GgufWriter w2 = new GgufWriter().stream("long", GgmlType.I8, new long[]{10}, sink -> sink.write(java.lang.foreign.MemorySegment.ofArray(new byte[11])));
+        assertThrows(IllegalStateException.class, () -> w2.write(bad));
+        assertFalse(Files.exists(bad));
+        try (var s = Files.list(tmp)) {
+            assertTrue(s.noneMatch(f -> f.getFileName().toString().endsWith(".tmp")), "no temp file left");
+        }
+    }
+
+    @Test
     void perChannelIntTensorsAreWrittenDequantized() throws Exception {
         LlamaModel tiny = TestModels.tiny(3, true);
         String name = io.shardwise.core.model.TensorNames.attnQ(0);
