@@ -4,6 +4,7 @@ import io.shardwise.core.model.Vocabulary;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
+import java.text.Normalizer;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -11,7 +12,7 @@ import java.util.Map;
  * Byte-level BPE (GPT-2, Llama 3, Qwen2) as HF tokenizers runs a tokenizer.json with a ByteLevel pre-tokenizer:
  * added tokens split out first, then the pre-tokenizer's regex pieces, each piece's UTF-8 bytes mapped through
  * {@link ByteLevelAlphabet} and merged by rank ({@link BpeMerger}). Llama 3 ("llama-bpe") sets ignore_merges: a
- * piece that is itself a token is taken whole.
+ * piece that is itself a token is taken whole. Qwen2's tokenizer.json normalizes text to NFC first.
  */
 public final class ByteLevelBpeTokenizer implements TextTokenizer {
     private final Vocabulary vocab;
@@ -48,7 +49,8 @@ public final class ByteLevelBpeTokenizer implements TextTokenizer {
                 out.add(s.id());
                 continue;
             }
-            for (String piece : pre.split(s.text())) encodePiece(piece, out);
+            String plain = pre == PreTokenizer.QWEN2 ? Normalizer.normalize(s.text(), Normalizer.Form.NFC) : s.text();
+            for (String piece : pre.split(plain)) encodePiece(piece, out);
         }
         return out.toArray();
     }

@@ -102,6 +102,13 @@ public final class HfTokenizerJson {
         if (byteLevel) {
             kind = Vocabulary.Kind.BYTE_LEVEL_BPE;
             pre = byteLevelPre(root.get("pre_tokenizer"), src);
+            JsonNode norm = root.get("normalizer");
+            boolean nfc = norm != null && !norm.isNull() && "NFC".equals(norm.path("type").asText());
+            if (norm != null && !norm.isNull() && !(nfc && pre.equals(PreTokenizer.QWEN2.ggufName))) {
+                throw new ModelFormatException(src + ": normalizer " + norm.path("type").asText() + " is not supported with byte-level BPE pre-tokenizer " + pre
+                        + " (only Qwen2's NFC)");
+            }
+            if (!nfc && pre.equals(PreTokenizer.QWEN2.ggufName)) throw new ModelFormatException(src + ": Qwen2-style byte-level BPE without its NFC normalizer is not supported");
         } else {
             kind = Vocabulary.Kind.SENTENCEPIECE;
             pre = sentencePiecePrefix(root, src);

@@ -85,7 +85,8 @@ public final class HfTokenizerJsonWriter {
             }
         } else {
             PreTokenizer pre = PreTokenizer.byGgufName(v.preTokenizer());
-            root.putNull("normalizer");
+            if (pre == PreTokenizer.QWEN2) root.putObject("normalizer").put("type", "NFC");
+            else root.putNull("normalizer");
             ArrayNode ps = root.putObject("pre_tokenizer").put("type", "Sequence").putArray("pretokenizers");
             ps.addObject().put("type", "Split").<ObjectNode>set("pattern", obj("Regex", pre.regex)).put("behavior", "Isolated").put("invert", false);
             ps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
