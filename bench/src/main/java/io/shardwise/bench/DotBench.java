@@ -40,6 +40,7 @@ public class DotBench {
 
     @State(Scope.Benchmark)
     public static class Weight {
+        /** Any of F32, F16, BF16 too (-p type=F16). */
         @Param({"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
         public String type;
         @Param({"4096"})
@@ -61,6 +62,20 @@ public class DotBench {
             long bytes = t.byteSize(new long[]{n, rows});
             w = Arena.ofShared().allocate(bytes, 64);
             SplittableRandom rnd = new SplittableRandom(42);
+            if (!t.isQuantized()) {
+                // float rows: values in (-1, 1) encoded as the type stores them (random bytes would hold NaNs and subnormals)
+                var f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+                var i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+                for (long i = 0; i < (long) n * rows; i++) {
+                    float v = (float) (rnd.nextDouble() * 2 - 1);
+                    switch (t) {
+                        case F32 -> w.set(f32, 4 * i, v);
+                        case F16 -> w.set(i16, 2 * i, F16Codec.floatToHalf(v));
+                        default -> w.set(i16, 2 * i, (short) (Float.floatToRawIntBits(v) >>> 16));
+                    }
+                }
+                return;
+            }
             // random blocks with small fp16 scales (no codec needed, fast to set up): a dot's speed does not depend on the values
             for (long i = 0; i < bytes; i++) w.set(ValueLayout.JAVA_BYTE, i, (byte) rnd.nextInt());
             var i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
