@@ -55,7 +55,6 @@ public final class GgufLlama {
         String arch = c.arch();
         if (!ARCH.equals(arch) && !QWEN2.equals(arch)) throw new IllegalArgumentException("GGUF arch " + arch + " is not supported (llama, qwen2)");
         if (c.ropeNeox() != QWEN2.equals(arch)) throw new IllegalArgumentException("arch " + arch + " with ropeNeox " + c.ropeNeox() + " cannot be written to GGUF");
-        if (c.attentionBias() && ARCH.equals(arch)) throw new IllegalArgumentException("GGUF arch llama has no q/k/v biases");
         GgufWriter w = new GgufWriter();
         Map<String, GgmlType> types = new LinkedHashMap<>();
         for (Tensor t : model.tensors().values()) types.put(t.name(), storageType(t, options.matrixType()));
@@ -163,7 +162,9 @@ public final class GgufLlama {
         LlamaConfig c;
         try {
             RopeScaling scaling = GgufRopeScaling.read(f, p, heads > 0 && dim % heads == 0 ? dim / heads : 0, theta);
-            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab.size(), ctx, theta, eps, tied, arch, qwen, scaling, qwen);
+            // llama.cpp's llama arch takes optional q/k/v biases (HF attention_bias); qwen2 always has them
+            boolean bias = qwen || f.tensors().containsKey("blk.0.attn_q.bias");
+            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab.size(), ctx, theta, eps, tied, arch, qwen, scaling, bias);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(src + ": GGUF " + arch + " hyper-parameters: " + e.getMessage());
         }

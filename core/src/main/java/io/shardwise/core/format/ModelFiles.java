@@ -38,6 +38,9 @@ public final class ModelFiles {
             if (HfLlama.isModelDirectory(file)) return Format.HF_DIRECTORY;
             throw new ModelFormatException(file + ": a directory without " + HfConfig.FILE + " (not a Hugging Face model directory)");
         }
+        if (file.getFileName().toString().endsWith(".safetensors.index.json") && HfLlama.isModelDirectory(file.toAbsolutePath().getParent())) {
+            return Format.HF_DIRECTORY;
+        }
         if (!Files.isRegularFile(file)) throw new ModelFormatException(file + ": not a regular file");
         ByteBuffer head = ByteBuffer.allocate(Llama2cCheckpoint.HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         long size;
@@ -72,7 +75,7 @@ public final class ModelFiles {
     public static LlamaModel open(Path file, Arena arena) throws IOException {
         return switch (detect(file)) {
             case GGUF -> GgufLlama.read(file, arena);
-            case HF_DIRECTORY -> HfLlama.read(file, arena);
+            case HF_DIRECTORY -> HfLlama.read(Files.isDirectory(file) ? file : file.toAbsolutePath().getParent(), arena);
             case SAFETENSORS -> {
                 SafetensorsFile st = SafetensorsFile.read(file, arena);
                 Path dir = file.toAbsolutePath().getParent();

@@ -201,6 +201,37 @@ class HfRoundTripTest {
     }
 
     @Test
+    void llamaWithAttentionBiasPermutesBiasesLikeWeights() throws Exception {
+        LlamaModel t = TestModels.tiny(8, false);
+        LlamaConfig c0 = t.config();
+        LlamaConfig c = new LlamaConfig(c0.dim(), c0.hiddenDim(), c0.nLayers(), c0.nHeads(), c0.nKvHeads(), c0.vocabSize(), c0.seqLen(),
+                c0.ropeTheta(), c0.normEps(), false, "llama", false, RopeScaling.NONE, true);
+        Random r = new Random(8);
+        Map<String, Tensor> m = new LinkedHashMap<>(t.tensors());
+        for (Map.Entry<String, long[]> e : GgufLlama.expectedShapes(c).entrySet()) {
+            if (!e.getKey().endsWith(".bias")) continue;
+            float[] b = new float[(int) e.getValue()[0]];
+            for (int i = 0; i < b.length; i++) b[i] = 0.5f * (float) r.nextGaussian();
+            m.put(e.getKey(), Tensor.ofFloats(e.getKey(), e.getValue(), b));
+        }
+        LlamaModel src = new LlamaModel(c, t.vocabulary(), m);
+        try (Arena arena = Arena.ofConfined()) {
+            Path gguf = tmp.resolve("bias.gguf");
+            ModelFiles.write(src, gguf, GgufLlama.WriteOptions.keepTypes("bias"));
+            LlamaModel g = ModelFiles.open(gguf, arena);
+            assertEquals(c, g.config());
+            Path hf = tmp.resolve("bias-hf");
+            HfLlama.write(g, hf, HfLlama.WriteOptions.DEFAULT);
+            assertTrue(Files.readString(hf.resolve("config.json")).contains("\"attention_bias\" : true"));
+            SafetensorsFile st = SafetensorsFile.read(hf.resolve("model.safetensors"), arena);
+            assertNotEquals(-1, st.tensors().get("model.layers.0.self_attn.q_proj.bias").data().mismatch(src.tensor("blk.0.attn_q.bias").data()), "q bias permuted");
+            LlamaModel h = ModelFiles.open(hf, arena);
+            assertSameTensors(src, h, "biases through HF");
+            assertArrayEquals(logits(src, 1, 7, 8, 10), logits(h, 1, 7, 8, 10));
+        }
+    }
+
+    @Test
     void shardedCheckpointWithIndexReadsBack() throws Exception {
         LlamaModel src = TestModels.tiny(21, false);
         Path hf = tmp.resolve("sharded");
@@ -211,6 +242,7 @@ class HfRoundTripTest {
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel h = ModelFiles.open(hf, arena);
             assertSameTensors(src, h, "sharded");
+            assertSameTensors(src, ModelFiles.open(hf.resolve("model.safetensors.index.json"), arena), "sharded, opened by its index");
         }
     }
 
