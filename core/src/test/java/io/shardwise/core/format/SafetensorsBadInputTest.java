@@ -60,6 +60,7 @@ class SafetensorsBadInputTest {
         refused(file("{\"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, \"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8),
                 "not valid JSON", "Duplicate field 'w'");
         refused(file("{\"__metadata__\": {\"format\": 3}}", 0), "__metadata__.format must be a string");
+        refused(file("{\"w\": " + "[".repeat(20_000) + "]".repeat(20_000) + "}", 0), "header", "not valid JSON", "nesting depth"); // no StackOverflowError
     }
 
     @Test
