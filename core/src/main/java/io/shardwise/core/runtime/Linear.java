@@ -22,14 +22,4 @@ public record Linear(String name, TensorType type, MemorySegment data, int in, i
     static Linear of(Tensor t) {
         return new Linear(t.name(), t.type(), t.data(), t.cols(), t.rows());
     }
-
-    /** {@code y[tok*ldy + r] = dot(row r, x[tok])} for r in [r0, r1) and T prepared activations. */
-    void apply(RowKernels rk, int r0, int r1, Activation[] xs, int T, float[] y, int ldy) {
-        if (r0 >= r1) return;
-        if (T == 1) {
-            rk.matvec(type, data, in, r0, r1, xs[0], y, r0);
-        } else {
-            rk.matmul(type, data, in, r0, r1, xs, T, y, ldy);
-        }
-    }
 }

@@ -2,6 +2,7 @@ package io.shardwise.core.runtime;
 
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.tensor.TensorType;
 
 import java.util.Arrays;
 
@@ -275,7 +276,7 @@ public final class LlamaRuntime {
             int rowsTotal = total;
             par.run(rowsTotal, minRows, 16, (piece, from, to) -> {
                 Activation[] a = activations(piece, T);
-                io.shardwise.core.tensor.TensorType prepared = null;
+                TensorType prepared = null;
                 for (int m = 0, base = 0; m < ws.length && base < to; base += ws[m].out(), m++) {
                     int r0 = Math.max(from, base) - base, r1 = Math.min(to, base + ws[m].out()) - base;
                     if (r0 >= r1) continue;
