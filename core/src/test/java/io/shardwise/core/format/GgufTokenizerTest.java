@@ -73,4 +73,37 @@ class GgufTokenizerTest {
         w.put("qwen2.rope.scaling.type", "yarn");
         refused(w, "rope.scaling.type 'yarn' is not supported");
     }
+
+    /** Seeded mutations of a qwen2 GGUF (biases, gpt2 tokenizer with merges): read or ModelFormatException, nothing else. */
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 60, unit = java.util.concurrent.TimeUnit.SECONDS) // a hang guard, not a timing assertion
+    void mutatedQwen2FilesFailCleanly() throws Exception {
+        Path p = tmp.resolve("fuzz.gguf");
+        GgufLlama.write(HfRoundTripTest.qwen2Like(4, RopeScaling.NONE, false), p, GgufLlama.WriteOptions.keepTypes("f"));
+        byte[] valid = java.nio.file.Files.readAllBytes(p);
+        int headerEnd = (int) GgufFile.parse(java.lang.foreign.MemorySegment.ofArray(valid), "valid").dataOffset();
+        java.util.Random r = new java.util.Random(77);
+        int refused = 0;
+        for (int round = 0; round < 300; round++) {
+            byte[] b = valid.clone();
+            for (int e = 0, n = 1 + r.nextInt(6); e < n; e++) {
+                int at = r.nextInt(headerEnd);
+                b[at] = switch (r.nextInt(3)) {
+                    case 0 -> (byte) r.nextInt(256);
+                    case 1 -> (byte) (b[at] ^ (1 << r.nextInt(8)));
+                    default -> (byte) (' ' + r.nextInt(95)); // printable: corrupts token text and merges without breaking lengths
+                };
+            }
+            try {
+                GgufLlama.read(GgufFile.parse(java.lang.foreign.MemorySegment.ofArray(b), "fuzz#" + round));
+            } catch (ModelFormatException e) {
+                assertTrue(e.getMessage().startsWith("fuzz#" + round + ": "), e.getMessage());
+                refused++;
+            } catch (Throwable t) {
+                org.junit.jupiter.api.Assertions.fail("round " + round + ": " + t, t);
+            }
+        }
+        System.out.println("qwen2 GGUF fuzz: " + refused + " of 300 refused with ModelFormatException, the rest read");
+        assertTrue(refused > 50, "refused " + refused);
+    }
 }
