@@ -4,6 +4,14 @@ import io.shardwise.core.tensor.GgmlType;
 import io.shardwise.core.tensor.TensorCodec;
 import io.shardwise.core.tensor.TensorType;
 
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -11,6 +19,16 @@ import java.lang.foreign.ValueLayout;
 public final class Q8_0Codec implements TensorCodec {
     static final int QK = 32;
     static final int BLOCK_BYTES = 34;
+
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = FS.length();
+    /** The vector path narrows one float vector's quants to LANES bytes: 8 or 16 lanes. */
+    static final boolean VECTOR_OK = LANES == 8 || LANES == 16;
+    private static final VectorSpecies<Byte> BS = VECTOR_OK ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * LANES)) : null;
+    /** Below this max |x| the scale d = max/127 nears the subnormals, where 1/d loses precision or overflows. */
+    private static final float TINY_AMAX = 0x1p-100f;
+    /** Blocks the vector path writes to its heap scratch before one bulk copy into the destination. */
+    private static final int CHUNK_BLOCKS = 128;
 
     @Override
     public TensorType type() {
@@ -20,23 +38,72 @@ public final class Q8_0Codec implements TensorCodec {
     @Override
     public void quantize(float[] src, int srcOffset, int n, int rowLength, MemorySegment dst, long dstOffset) {
         if (n % QK != 0) throw new IllegalArgumentException("Q8_0 needs a multiple of 32 values, got " + n);
-        for (int b = 0; b < n / QK; b++) {
-            int base = srcOffset + b * QK;
-            float amax = 0;
-            for (int j = 0; j < QK; j++) {
-                float a = Math.abs(src[base + j]);
-                amax = amax > a ? amax : a; // C's MAX macro, not Math.max: they differ once a NaN is seen
-            }
-            float d = amax / 127f;
-            float id = d != 0 ? 1f / d : 0f;
-            long at = dstOffset + (long) b * BLOCK_BYTES;
-            dst.set(F16Codec.I16_LE, at, F16Codec.floatToHalf(d));
-            for (int j = 0; j < QK; j++) {
-                float q = src[base + j] * id;
-                // x86's float-to-int gives INT_MIN (low byte 0) for NaN/inf/out-of-range, which a subnormal d reaches; Java saturates
-                dst.set(ValueLayout.JAVA_BYTE, at + 2 + j, (byte) (Math.abs(q) < 2147483648f ? roundf(q) : Integer.MIN_VALUE));
-            }
+        if (VECTOR_OK) quantizeVector(src, srcOffset, n, dst, dstOffset);
+        else quantizeScalar(src, srcOffset, n, dst, dstOffset);
+    }
+
+    /** quantize_row_q8_0_ref block by block: the scalar twin of {@link #quantizeVector}. */
+    static void quantizeScalar(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        for (int b = 0; b < n / QK; b++) quantizeBlockScalar(src, srcOffset + b * QK, dst, dstOffset + (long) b * BLOCK_BYTES);
+    }
+
+    private static void quantizeBlockScalar(float[] src, int base, MemorySegment dst, long at) {
+        float amax = 0;
+        for (int j = 0; j < QK; j++) {
+            float a = Math.abs(src[base + j]);
+            amax = amax > a ? amax : a; // C's MAX macro, not Math.max: they differ once a NaN is seen
         }
+        float d = amax / 127f;
+        float id = d != 0 ? 1f / d : 0f;
+        dst.set(F16Codec.I16_LE, at, F16Codec.floatToHalf(d));
+        for (int j = 0; j < QK; j++) {
+            float q = src[base + j] * id;
+            // x86's float-to-int gives INT_MIN (low byte 0) for NaN/inf/out-of-range, which a subnormal d reaches; Java saturates
+            dst.set(ValueLayout.JAVA_BYTE, at + 2 + j, (byte) (Math.abs(q) < 2147483648f ? roundf(q) : Integer.MIN_VALUE));
+        }
+    }
+
+    /**
+     * quantize_row_q8_0_ref with the Vector API: max |x| by lanes, x * id rounded half away from zero by lanes (the
+     * truncated quotient, plus or minus one where the exact remainder reaches 0.5), blocks written to a heap scratch
+     * and copied to dst in bulk. Same bytes as the scalar twin: every step is exact lane by lane. A block whose max is
+     * NaN (which C's MAX skips over while the lane max propagates it), infinite (NaN quotients) or so small that 1/d
+     * is inexact or overflows goes to the scalar code, which writes x86's 0 for such quotients.
+     */
+    static void quantizeVector(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        int nb = n / QK;
+        byte[] buf = new byte[Math.min(nb, CHUNK_BLOCKS) * BLOCK_BYTES];
+        for (int b0 = 0; b0 < nb; b0 += CHUNK_BLOCKS) {
+            int blocks = Math.min(CHUNK_BLOCKS, nb - b0);
+            for (int i = 0; i < blocks; i++) {
+                int base = srcOffset + (b0 + i) * QK;
+                if (!quantizeBlockVector(src, base, buf, i * BLOCK_BYTES)) quantizeBlockScalar(src, base, MemorySegment.ofArray(buf), i * BLOCK_BYTES);
+            }
+            MemorySegment.copy(buf, 0, dst, ValueLayout.JAVA_BYTE, dstOffset + (long) b0 * BLOCK_BYTES, blocks * BLOCK_BYTES);
+        }
+    }
+
+    /** One block into buf at {@code at}; false (nothing written) for a block the scalar code must take. */
+    private static boolean quantizeBlockVector(float[] src, int base, byte[] buf, int at) {
+        FloatVector amaxV = FloatVector.fromArray(FS, src, base).abs();
+        for (int k = LANES; k < QK; k += LANES) amaxV = amaxV.max(FloatVector.fromArray(FS, src, base + k).abs());
+        float amax = amaxV.reduceLanes(VectorOperators.MAX);
+        if (!(amax == 0 || (amax >= TINY_AMAX && amax <= Float.MAX_VALUE))) return false; // NaN, infinite or tiny
+        float d = amax / 127f;
+        float id = d != 0 ? 1f / d : 0f;
+        short h = F16Codec.floatToHalf(d);
+        buf[at] = (byte) h;
+        buf[at + 1] = (byte) (h >> 8);
+        for (int k = 0; k < QK; k += LANES) {
+            FloatVector q = FloatVector.fromArray(FS, src, base + k).mul(id); // |q| <= about 127: no overflow below
+            IntVector t = (IntVector) q.convert(VectorOperators.F2I, 0);        // truncated toward zero
+            FloatVector rem = q.sub((FloatVector) t.convert(VectorOperators.I2F, 0)); // exact: t is q without its fraction
+            VectorMask<Integer> up = rem.compare(VectorOperators.GE, 0.5f).cast(t.species());
+            VectorMask<Integer> down = rem.compare(VectorOperators.LE, -0.5f).cast(t.species());
+            IntVector r = t.add(1, up).sub(1, down);
+            ((ByteVector) r.convertShape(VectorOperators.I2B, BS, 0)).intoArray(buf, at + 2 + k);
+        }
+        return true;
     }
 
     @Override
