@@ -56,7 +56,10 @@ public final class Rtn {
             int n = (int) Math.min(chunkRows, rows - r);
             from.dequantize(src, r * cols, n * cols, cols, buf, 0);
             to.quantize(buf, 0, n * cols, cols, out, r * rowBytes);
-            if (src.isMapped()) src.asSlice(r * srcRowBytes, n * srcRowBytes).unload(); // the page cache keeps them
+            // read: the page cache keeps them; from 64 KiB back, as the kernel's fault-around maps the aligned
+            // 64 KiB window of a fault, pages of the chunk before included
+            long back = Math.max(0, r * srcRowBytes - (1 << 16));
+            if (src.isMapped()) src.asSlice(back, (r + n) * srcRowBytes - back).unload();
         }
         return new Quantized(new Tensor(weights.name(), type, weights.shape(), out), fallback);
     }

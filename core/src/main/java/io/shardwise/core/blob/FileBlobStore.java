@@ -29,6 +29,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class FileBlobStore implements BlobStore {
     /** Bytes copied or hashed per step: big enough to stream fast, small enough to never matter for memory. */
     static final int PIECE = 1 << 20;
+    /** Linux maps up to this much around a faulting page of a file mapping (fault_around_bytes). */
+    static final int FAULT_AROUND = 1 << 16;
 
     private final Path root;
     private final Arena arena = Arena.ofShared();
@@ -175,7 +177,9 @@ public final class FileBlobStore implements BlobStore {
                 ByteBuffer b = piece.asByteBuffer();
                 md.update(b.duplicate());
                 while (b.hasRemaining()) ch.write(b);
-                if (piece.isMapped()) piece.unload(); // copied: the page cache keeps it, this process need not
+                // copied: the page cache keeps it, this process need not; from 64 KiB back, as the kernel's
+                // fault-around maps the aligned 64 KiB window of a fault, pages of the piece before included
+                if (bytes.isMapped()) bytes.asSlice(Math.max(0, at - FAULT_AROUND), Math.min(at, FAULT_AROUND) + piece.byteSize()).unload();
             }
             position += bytes.byteSize();
         }

@@ -108,7 +108,8 @@ public final class GgufWriter {
                 from.dequantize(t.data(), r * cols, n * cols, cols, buf, 0);
                 to.quantize(buf, 0, n * cols, cols, out, 0);
                 sink.write(out.asSlice(0, n * rowBytes));
-                if (t.data().isMapped()) t.data().asSlice(r * srcRowBytes, n * srcRowBytes).unload();
+                long back = Math.max(0, r * srcRowBytes - (1 << 16)); // fault-around maps the 64 KiB window of a fault
+                if (t.data().isMapped()) t.data().asSlice(back, (r + n) * srcRowBytes - back).unload();
             }
         });
     }
@@ -195,7 +196,8 @@ public final class GgufWriter {
         for (long at = 0; at < data.byteSize(); at += PIECE) {
             MemorySegment piece = data.asSlice(at, Math.min(PIECE, data.byteSize() - at));
             writeFully(ch, piece.asByteBuffer());
-            if (piece.isMapped()) piece.unload();
+            // released from 64 KiB back: the kernel's fault-around maps the aligned 64 KiB window of a fault
+            if (piece.isMapped()) data.asSlice(Math.max(0, at - (1 << 16)), Math.min(at, 1 << 16) + piece.byteSize()).unload();
         }
     }
 
