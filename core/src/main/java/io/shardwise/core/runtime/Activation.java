@@ -23,6 +23,8 @@ public final class Activation {
     float[] d = new float[0];
     /** Sums of quants: Q8_0 one per 32-block, Q8_K one per 16 (ggml's bsums). */
     short[] sums = new short[0];
+    /** Q8_K: the quants again, each 64 reordered as the 32 at even positions then the 32 at odd (Q6_K's vector dot reads them so). */
+    short[] qEvenOdd = new short[0];
 
     public Activation() {
     }
@@ -102,6 +104,12 @@ public final class Activation {
             }
             d[b] = 1 / iscale;
         }
+        for (int g = 0; g < n / 64; g++) {
+            for (int i = 0; i < 32; i++) {
+                qEvenOdd[64 * g + i] = q[64 * g + 2 * i];
+                qEvenOdd[64 * g + 32 + i] = q[64 * g + 2 * i + 1];
+            }
+        }
     }
 
     /** Sizes the buffers for n elements of the given kind (keeps larger buffers). */
@@ -116,6 +124,7 @@ public final class Activation {
             if (q.length < n) q = new short[n];
             if (d.length < blocks) d = new float[blocks];
             if (sums.length < nsums) sums = new short[nsums];
+            if (kind == GgmlType.Q8_K && qEvenOdd.length < n) qEvenOdd = new short[n];
         }
     }
 }

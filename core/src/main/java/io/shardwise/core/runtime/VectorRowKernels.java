@@ -175,13 +175,15 @@ public final class VectorRowKernels implements RowKernels {
     private static final VectorSpecies<Byte> B512 = ByteVector.SPECIES_512;
     /** Q4_0: the 16 nibble bytes twice over, low nibbles in lanes 0-15 and high nibbles in 16-31. */
     private static final VectorShuffle<Short> TWICE = WIDE ? VectorShuffle.fromOp(SS, i -> i & 15) : null;
-    private static final ShortVector NIBBLE_SHIFT = WIDE ? ShortVector.fromArray(SS, nibbleShifts(), 0) : null;
-    /** Q6_K: for the m-th 32 values of a block, the scales of groups (2m, 2m+1) spread over int lanes 0-7 and 8-15. */
-    private static final VectorShuffle<Integer> G0 = groups(0), G1 = groups(1), G2 = groups(2), G3 = groups(3),
-            G4 = groups(4), G5 = groups(5), G6 = groups(6), G7 = groups(7);
+    private static final ShortVector NIBBLE_SHIFT = WIDE ? ShortVector.fromArray(SS, upperHalf(4), 0) : null;
+    /** Q6_K: qh's 32 bytes twice over in 64 byte lanes, the second copy shifted right by 2 (as 16 shorts). */
+    private static final VectorShuffle<Byte> DUP32 = WIDE ? VectorShuffle.fromOp(B512, i -> i & 31) : null;
+    private static final ShortVector QH_SHIFT = WIDE ? ShortVector.fromArray(SS, upperHalf(2), 0) : null;
+    /** Q6_K: for the m-th 64 values of a block, the scales of its sub-blocks 4m..4m+3, four int lanes each. */
+    private static final VectorShuffle<Integer> Q0 = scalesOf(0), Q1 = scalesOf(1), Q2 = scalesOf(2), Q3 = scalesOf(3);
 
-    private static VectorShuffle<Integer> groups(int m) {
-        return WIDE ? VectorShuffle.fromOp(IS, i -> 2 * m + i / 8) : null;
+    private static VectorShuffle<Integer> scalesOf(int m) {
+        return WIDE ? VectorShuffle.fromOp(IS, i -> 4 * m + i / 4) : null;
     }
 
     /** Bytes [32 p, 32 p + 32) of a 64-byte vector, widened to 32 shorts. */
@@ -190,9 +192,10 @@ public final class VectorRowKernels implements RowKernels {
         return (ShortVector) (p == 0 ? v : v.slice(32)).convertShape(VectorOperators.B2S, SS, 0);
     }
 
-    private static short[] nibbleShifts() {
+    /** 32 shorts: 0 in lanes 0-15, {@code shift} in lanes 16-31. */
+    private static short[] upperHalf(int shift) {
         short[] s = new short[32];
-        for (int i = 16; i < 32; i++) s[i] = 4;
+        for (int i = 16; i < 32; i++) s[i] = (short) shift;
         return s;
     }
 
@@ -249,47 +252,43 @@ public final class VectorRowKernels implements RowKernels {
         return acc.reduceLanes(VectorOperators.ADD) - corr;
     }
 
-    /** Per thread: the Q6_K row being dotted, copied to the heap (see dotQ6_K). */
+    /** Per thread: the Q6_K row being dotted, copied to the heap (see dotQ6_K), with room for the last block's 64-byte qh load. */
     private static final ThreadLocal<byte[]> ROW = ThreadLocal.withInitial(() -> new byte[0]);
 
     /**
-     * Q6_K: sum (q - 32) a = sum q a - 32 sum a, the activation sums per 16 being Q8_K's bsums. The row is first
-     * copied to a heap array: vector loads from an array are far smaller in C2's graph than MemorySegment loads, and a
-     * Q6_K block needs so many that the segment version exceeds the inlining budget (and boxes its vectors).
+     * Q6_K: sum (q - 32) a = sum q a - 32 sum a, the activation sums per 16 being Q8_K's bsums. The 6-bit quants of
+     * 64 values at a time are built as bytes in one 512-bit vector (nibbles of ql, two bits of qh shifted by lanes),
+     * then read as 32 shorts whose low and high bytes are the even and odd values, multiplied by the activation kept
+     * in that even/odd order. The row is first copied to a heap array: vector loads from an array are far smaller in
+     * C2's graph than MemorySegment loads, and the segment version exceeds the inlining budget (and boxes its vectors).
      */
     static float dotQ6_K(MemorySegment w, long at, int n, Activation a) {
         if (!WIDE) return ScalarRowKernels.dotQ6_K(w, at, n, a);
         int nb = n / 256, rowBytes = 210 * nb;
         byte[] row = ROW.get();
-        if (row.length < rowBytes) ROW.set(row = new byte[rowBytes]);
+        if (row.length < rowBytes + 64) ROW.set(row = new byte[rowBytes + 64]);
         MemorySegment.copy(w, I8, at, row, 0, rowBytes);
-        short[] q = a.q, sums = a.sums;
+        short[] q = a.qEvenOdd, sums = a.sums;
         FloatVector acc = FloatVector.zero(FS);
         float corr = 0;
         for (int b = 0; b < nb; b++) {
             int o = 210 * b;
-            int qa = 256 * b;
             IntVector scales = (IntVector) ByteVector.fromArray(B128, row, o + 192).convertShape(VectorOperators.B2I, IS, 0);
             IntVector bsums = (IntVector) ShortVector.fromArray(S256, sums, 16 * b).convertShape(VectorOperators.S2I, IS, 0);
             int bias = scales.mul(bsums).reduceLanes(VectorOperators.ADD);
             IntVector s = IntVector.zero(IS);
             for (int half = 0; half < 2; half++) {
-                int ql = o + 64 * half, qh = o + 128 + 32 * half, qb = qa + 128 * half;
-                // value 32k+l of a half: low bits from ql[l + 32(k&1)] (nibble k/2), high bits (qh[l] >> 2k) & 3
-                ShortVector lo = widen(row, ql), hi = widen(row, ql + 32), h = widen(row, qh);
-                // this half's 8 scales, for groups (2k, 2k+1) of each quarter k, in lanes 0-7 and 8-15
-                IntVector sc = scales.rearrange(half == 0 ? G0 : G4);
-                IntVector sc1 = scales.rearrange(half == 0 ? G1 : G5);
-                IntVector sc2 = scales.rearrange(half == 0 ? G2 : G6);
-                IntVector sc3 = scales.rearrange(half == 0 ? G3 : G7);
-                s = s.add(pairSum(lo.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 4).and((short) 0x30))
-                        .mul(ShortVector.fromArray(SS, q, qb))).mul(sc));
-                s = s.add(pairSum(hi.and((short) 0xF).or(h.lanewise(VectorOperators.LSHL, 2).and((short) 0x30))
-                        .mul(ShortVector.fromArray(SS, q, qb + 32))).mul(sc1));
-                s = s.add(pairSum(lo.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.and((short) 0x30))
-                        .mul(ShortVector.fromArray(SS, q, qb + 64))).mul(sc2));
-                s = s.add(pairSum(hi.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).or(h.lanewise(VectorOperators.ASHR, 2).and((short) 0x30))
-                        .mul(ShortVector.fromArray(SS, q, qb + 96))).mul(sc3));
+                // bytes l < 32: value 32k+l of the half for k = 0 (low nibble of ql[l]) and 2 (high); bytes 32 + l: k = 1 and 3
+                ByteVector ql = ByteVector.fromArray(B512, row, o + 64 * half);
+                // qh[l] in bytes l and 32 + l, the latter shifted right by 2 (bits from the neighbour byte are masked off below)
+                ShortVector hx = ByteVector.fromArray(B512, row, o + 128 + 32 * half).rearrange(DUP32).reinterpretAsShorts()
+                        .lanewise(VectorOperators.LSHR, QH_SHIFT);
+                ByteVector lo = ql.and((byte) 0x0F).or(hx.lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30));
+                ByteVector hi = ql.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F)
+                        .or(hx.reinterpretAsBytes().and((byte) 0x30));
+                int qb = 256 * b + 128 * half;
+                s = s.add(q6Products(lo, q, qb).mul(scales.rearrange(half == 0 ? Q0 : Q2)));
+                s = s.add(q6Products(hi, q, qb + 64).mul(scales.rearrange(half == 0 ? Q1 : Q3)));
             }
             float scale = Float.float16ToFloat((short) ((row[o + 209] << 8) | (row[o + 208] & 0xFF))) * a.d[b];
             acc = fmaScaled(s, scale, acc);
@@ -298,7 +297,11 @@ public final class VectorRowKernels implements RowKernels {
         return acc.reduceLanes(VectorOperators.ADD) - corr;
     }
 
-    private static ShortVector widen(byte[] row, int at) {
-        return (ShortVector) ByteVector.fromArray(BS, row, at).convertShape(VectorOperators.B2S, SS, 0);
+    /** 64 six-bit quants (bytes) times the activation's 64 values at {@code at} (even/odd order): 16 int sums, four values each. */
+    private static IntVector q6Products(ByteVector v, short[] q, int at) {
+        ShortVector pairs = v.reinterpretAsShorts();
+        // even times even plus odd times odd: |sum| <= 2 * 63 * 128, a short
+        return pairSum(pairs.and((short) 0xFF).mul(ShortVector.fromArray(SS, q, at))
+                .add(pairs.lanewise(VectorOperators.LSHR, 8).mul(ShortVector.fromArray(SS, q, at + 32))));
     }
 }
