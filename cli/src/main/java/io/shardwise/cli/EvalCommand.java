@@ -40,7 +40,7 @@ public final class EvalCommand implements Callable<Integer> {
         requireFile(model, "--model");
         requireFile(text, "--text");
         if (maxTokens < 0) throw new IllegalArgumentException("--max-tokens: must be >= 0, got " + maxTokens);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the runtime reads weights from its worker threads
             LlamaModel m = ModelFiles.open(model, arena);
             long t0 = System.nanoTime();
             PerplexityResult r = Perplexity.evaluateFile(m, text, maxTokens);

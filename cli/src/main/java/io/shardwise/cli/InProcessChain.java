@@ -69,7 +69,7 @@ final class InProcessChain {
             log.accept("score: " + JobFormat.score(s));
         };
         String source;
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the runtime reads weights from its worker threads
             LlamaModel m = ModelFiles.open(modelFile, arena);
             source = store.importModel(m, "file:" + modelFile, modelFile.getFileName().toString());
         }

@@ -133,7 +133,7 @@ public final class VectorKernels implements Kernels {
 
     /** A dot product's vector accumulator reduced, plus its scalar tail [from, n). */
     private static float finish(FloatVector acc, float[] p, int pOff, float[] v, int vOff, int from, int n) {
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = sumLanes(acc);
         for (int s = from; s < n; s++) sum += p[pOff + s] * v[vOff + s];
         return sum;
     }
@@ -144,7 +144,7 @@ public final class VectorKernels implements Kernels {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i < nb; i += L) acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = sumLanes(acc);
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
     }
@@ -162,46 +162,44 @@ public final class VectorKernels implements Kernels {
 
     @Override
     public float expInPlace(float[] x, int off, int n, float shift) {
-        int nb = S.loopBound(n);
-        FloatVector acc = FloatVector.zero(S);
-        int i = 0;
-        for (; i < nb; i += L) {
-            FloatVector e = FloatVector.fromArray(S, x, off + i).sub(shift).lanewise(VectorOperators.EXP);
-            e.intoArray(x, off + i);
-            acc = acc.add(e);
-        }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            x[off + i] = (float) Math.exp(x[off + i] - shift);
-            sum += x[off + i];
-        }
-        return sum;
+        // Math.exp per element: the Vector API's EXP differs in the last bit between interpreted and compiled code
+        for (int i = off; i < off + n; i++) x[i] = (float) Math.exp(x[i] - shift);
+        return sum(x, off, n);
     }
 
     @Override
     public float sumExp(float[] x, int off, int n, float shift) {
+        float sum = 0f;
+        for (int i = off; i < off + n; i++) sum += (float) Math.exp(x[i] - shift);
+        return sum;
+    }
+
+    /** Sum of x[off, off + n) in lanes, reduced in a fixed order. */
+    private static float sum(float[] x, int off, int n) {
         int nb = S.loopBound(n);
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
-        for (; i < nb; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i).sub(shift).lanewise(VectorOperators.EXP));
-        float sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) sum += (float) Math.exp(x[off + i] - shift);
+        for (; i < nb; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
+        float sum = sumLanes(acc);
+        for (; i < n; i++) sum += x[off + i];
+        return sum;
+    }
+
+    /**
+     * The lanes' sum, first lane to last. reduceLanes(ADD) is not used: C2 reduces in a tree and the interpreter
+     * in lane order, so the same input would give different bits before and after the JIT compiles a kernel.
+     */
+    static float sumLanes(FloatVector v) {
+        float[] lanes = v.toArray();
+        float sum = 0f;
+        for (float f : lanes) sum += f;
         return sum;
     }
 
     @Override
     public void swiglu(float[] gate, float[] up, int n) {
-        int nb = S.loopBound(n);
-        int i = 0;
-        for (; i < nb; i += L) {
-            FloatVector g = FloatVector.fromArray(S, gate, i);
-            FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
-            silu.mul(FloatVector.fromArray(S, up, i)).intoArray(gate, i);
-        }
-        for (; i < n; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
-        }
+        // scalar on purpose: Math.exp gives the same bits in every JIT tier, the Vector API's EXP does not
+        ScalarKernels.INSTANCE.swiglu(gate, up, n);
     }
 
     @Override

@@ -128,7 +128,7 @@ public record DemoModel(Path model, Path tokenizer, Path trainText, Path evalTex
         Llama2cCheckpointWriter.write(r.model(), bin);
         Files.write(tok, Llama2cTokenizerFile.write(grammar.vocabulary()));
         PerplexityResult ppl;
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the runtime reads weights from its worker threads
             ppl = Perplexity.evaluateFile(Llama2cCheckpoint.read(bin, tok, arena), dir.resolve("eval.txt"), 0);
         }
         progress.accept(String.format("demo model: trained in %.1f s (%.1f s CPU); held-out NLL %.4f (ppl %.3f), entropy floor %.4f (ppl %.3f)",
