@@ -3,7 +3,7 @@ package io.shardwise.distiller;
 import io.shardwise.core.manifest.ModelStore;
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
-import io.shardwise.core.runtime.Tokenizer;
+import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.train.DemoModel;
 import io.shardwise.core.work.ShardInput;
 import io.shardwise.core.work.ShardOutput;
@@ -108,7 +108,7 @@ public class KdTechnique implements ShardTechnique {
         ModelStore store = in.store();
         LlamaModel student = new LlamaModel(LlamaConfig.fromProto(in.inputManifest().getConfig()), store.vocabulary(in.inputManifest()), in.tensors());
         LlamaModel teacher = store.load(in.sourceDigest());
-        int[] tokens = new Tokenizer(student.vocabulary()).encode(Files.readAllBytes(text));
+        int[] tokens = Tokenizers.forVocabulary(student.vocabulary()).encode(Files.readAllBytes(text));
         LOG.infof("job %s stage %s shard %s: kd on %s (%d tokens), %s", in.jobId(), in.stage().getName(), in.shard().getShardId(), dataset, tokens.length, s);
         LogitDistillation.Result r = LogitDistillation.distill(student, teacher, tokens, s, in.progress());
         LOG.infof("job %s stage %s shard %s: kd loss %.4f -> %.4f", in.jobId(), in.stage().getName(), in.shard().getShardId(), r.firstLoss(), r.lastLoss());

@@ -6,7 +6,8 @@ import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.runtime.LlamaRuntime;
 import io.shardwise.core.runtime.Perplexity;
 import io.shardwise.core.runtime.PerplexityResult;
-import io.shardwise.core.runtime.Tokenizer;
+import io.shardwise.core.tokenizer.TextTokenizer;
+import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.tensor.Tensor;
 import io.shardwise.proto.v1.EvalTask;
 import io.shardwise.proto.v1.ModelScored;
@@ -116,7 +117,7 @@ public final class ModelEvaluator {
     private final class Scorer {
         private final String digest;
         private LlamaRuntime runtime;
-        private Tokenizer tokenizer;
+        private TextTokenizer tokenizer;
 
         Scorer(String digest) {
             this.digest = digest;
@@ -132,7 +133,7 @@ public final class ModelEvaluator {
             if (runtime == null) {
                 LlamaModel m = store.load(digest);
                 runtime = new LlamaRuntime(m);
-                tokenizer = new Tokenizer(m.vocabulary());
+                tokenizer = Tokenizers.forVocabulary(m.vocabulary());
             }
             long t0 = System.nanoTime();
             PerplexityResult r = Perplexity.evaluateFile(runtime, tokenizer, file, maxTokens, threads);

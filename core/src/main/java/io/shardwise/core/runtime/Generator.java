@@ -1,5 +1,8 @@
 package io.shardwise.core.runtime;
 
+import io.shardwise.core.tokenizer.TextTokenizer;
+import io.shardwise.core.tokenizer.Tokenizers;
+
 import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.runtime.Sampler.Sampling;
 
@@ -13,16 +16,16 @@ import java.util.Arrays;
  */
 public final class Generator {
     private final LlamaRuntime runtime;
-    private final Tokenizer tokenizer;
+    private final TextTokenizer tokenizer;
 
-    public Generator(LlamaRuntime runtime, Tokenizer tokenizer) {
+    public Generator(LlamaRuntime runtime, TextTokenizer tokenizer) {
         this.runtime = runtime;
         this.tokenizer = tokenizer;
     }
 
     /** A generator with the model's own vocabulary: where generation gets its tokenizer. */
     public static Generator of(LlamaModel m, LlamaRuntime runtime) {
-        return new Generator(runtime, new Tokenizer(m.vocabulary()));
+        return new Generator(runtime, Tokenizers.forVocabulary(m.vocabulary()));
     }
 
     public static String greedy(LlamaModel m, int steps) {

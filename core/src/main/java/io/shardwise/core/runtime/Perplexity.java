@@ -1,5 +1,8 @@
 package io.shardwise.core.runtime;
 
+import io.shardwise.core.tokenizer.TextTokenizer;
+import io.shardwise.core.tokenizer.Tokenizers;
+
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
 
@@ -29,16 +32,16 @@ public final class Perplexity {
     private Perplexity() {
     }
 
-    public static PerplexityResult evaluate(LlamaModel m, Tokenizer t, String text, long maxTokens) {
+    public static PerplexityResult evaluate(LlamaModel m, TextTokenizer t, String text, long maxTokens) {
         return evaluateTokens(new LlamaRuntime(m), t.bos(), cap(t.encode(text), maxTokens), defaultThreads());
     }
 
     /** Reads the file's bytes as they are and scores them. */
     public static PerplexityResult evaluateFile(LlamaModel m, Path file, long maxTokens) throws IOException {
-        return evaluateFile(new LlamaRuntime(m), new Tokenizer(m.vocabulary()), file, maxTokens, defaultThreads());
+        return evaluateFile(new LlamaRuntime(m), Tokenizers.forVocabulary(m.vocabulary()), file, maxTokens, defaultThreads());
     }
 
-    public static PerplexityResult evaluateFile(LlamaRuntime rt, Tokenizer t, Path file, long maxTokens, int threads) throws IOException {
+    public static PerplexityResult evaluateFile(LlamaRuntime rt, TextTokenizer t, Path file, long maxTokens, int threads) throws IOException {
         return evaluateTokens(rt, t.bos(), cap(t.encode(Files.readAllBytes(file)), maxTokens), threads);
     }
 
