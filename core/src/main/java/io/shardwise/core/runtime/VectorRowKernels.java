@@ -128,10 +128,14 @@ public final class VectorRowKernels implements RowKernels {
         return s;
     }
 
-    /** Short products summed in neighbouring pairs: one int per two lanes, no overflow for products of int8-sized values. */
+    /**
+     * Short lanes summed in neighbouring pairs: one int per two lanes, the sum formed in the int's upper half (3 ops,
+     * not 4). Exact while each pair's sum fits a short, as it does for every caller: at most 2 * 16256 (int8 * int8,
+     * or two 6-bit * int8 products).
+     */
     private static IntVector pairSum(ShortVector p) {
         IntVector v = p.reinterpretAsInts();
-        return v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(v.lanewise(VectorOperators.ASHR, 16));
+        return v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
     }
 
     private static ShortVector widen(MemorySegment w, long at) {
