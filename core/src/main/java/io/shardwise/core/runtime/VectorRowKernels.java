@@ -274,13 +274,12 @@ public final class VectorRowKernels implements RowKernels {
         MemorySegment.copy(w, I8, at, row, 0, rowBytes);
         short[] q = a.qEvenOdd, sums = a.sums;
         FloatVector acc = FloatVector.zero(FS);
-        float corr = 0;
         for (int b = 0; b < nb; b++) {
             int o = 210 * b;
             IntVector scales = (IntVector) ByteVector.fromArray(B128, row, o + 192).convertShape(VectorOperators.B2I, IS, 0);
             IntVector bsums = (IntVector) ShortVector.fromArray(S256, sums, 16 * b).convertShape(VectorOperators.S2I, IS, 0);
-            int bias = scales.mul(bsums).reduceLanes(VectorOperators.ADD);
-            IntVector s = IntVector.zero(IS);
+            // the - 32 sum a term joins the lanes (they are summed at the end anyway): no reduction per block
+            IntVector s = scales.mul(bsums).lanewise(VectorOperators.LSHL, 5).neg();
             for (int half = 0; half < 2; half++) {
                 // bytes l < 32: value 32k+l of the half for k = 0 (low nibble of ql[l]) and 2 (high); bytes 32 + l: k = 1 and 3
                 ByteVector ql = ByteVector.fromArray(B512, row, o + 64 * half);
@@ -296,9 +295,8 @@ public final class VectorRowKernels implements RowKernels {
             }
             float scale = Float.float16ToFloat((short) ((row[o + 209] << 8) | (row[o + 208] & 0xFF))) * a.d[b];
             acc = fmaScaled(s, scale, acc);
-            corr += scale * 32 * bias;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - corr;
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     /** 64 six-bit quants (bytes) times the activation's 64 values at {@code at} (even/odd order): 16 int sums, four values each. */
