@@ -241,16 +241,16 @@ public final class VectorRowKernels implements RowKernels {
                 mins += ((mn0 >>> 8 * j) & 0xFF) * (sums[sa + 2 * j] + sums[sa + 2 * j + 1]);
                 mins += ((mn1 >>> 8 * j) & 0xFF) * (sums[sa + 8 + 2 * j] + sums[sa + 8 + 2 * j + 1]);
             }
-            IntVector s = IntVector.zero(IS);
+            float dd = half(w, o) * a.d[b];
             for (int c = 0; c < 4; c++) {
                 // 32 bytes: low nibbles are values [64c, 64c+32) of sub-block 2c, high nibbles the next 32 of sub-block 2c+1
                 ShortVector v = widen(w, o + 16 + 32 * c);
                 int scLo = (int) (sc >>> (16 * c)) & 0xFF, scHi = (int) (sc >>> (16 * c + 8)) & 0xFF;
                 IntVector pl = pairSum(v.and((short) 0xF).mul(ShortVector.fromArray(SS, q, qa + 64 * c)));
                 IntVector ph = pairSum(v.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).mul(ShortVector.fromArray(SS, q, qa + 64 * c + 32)));
-                s = s.add(pl.mul(scLo)).add(ph.mul(scHi));
+                // each sub-block's scale applied in float: the FMA pipes, not the (scarcer) vector integer multiplier
+                acc = fmaScaled(ph, dd * scHi, fmaScaled(pl, dd * scLo, acc));
             }
-            acc = fmaScaled(s, half(w, o) * a.d[b], acc);
             corr += half(w, o + 2) * a.d[b] * mins;
         }
         return acc.reduceLanes(VectorOperators.ADD) - corr;
