@@ -9,11 +9,14 @@ import io.shardwise.core.runtime.PerplexityResult;
 import io.shardwise.core.tokenizer.TextTokenizer;
 import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.tensor.Tensor;
+import io.shardwise.core.tensor.TensorCodec;
+import io.shardwise.core.tensor.TensorCodecs;
 import io.shardwise.proto.v1.EvalTask;
 import io.shardwise.proto.v1.ModelScored;
 import org.jboss.logging.Logger;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -76,9 +79,19 @@ public final class ModelEvaluator {
         out.add(scored(base, "compression_ratio", "", src.map(s -> (double) s.bytes() / size.bytes()).orElse(Double.NaN),
                 src.map(s -> 1.0), 0));
 
-        Scorer model = new Scorer(digest);
-        Scorer baseline = source.isEmpty() || !task.getSpec().getCompareToSource() ? null
-                : source.equals(digest) ? model : new Scorer(source);
+        // models stay mapped for this evaluation only, so the process does not keep every model it ever scored
+        try (Arena arena = Arena.ofShared()) {
+            Scorer model = new Scorer(digest, arena);
+            Scorer baseline = source.isEmpty() || !task.getSpec().getCompareToSource() ? null
+                    : source.equals(digest) ? model : new Scorer(source, arena);
+            scorePerplexity(task, maxTokens, base, model, baseline, out);
+        }
+        out.add(scored(base, EVAL_DONE, "", out.size(), Optional.empty(), 0));
+        return out;
+    }
+
+    private void scorePerplexity(EvalTask task, long maxTokens, ModelScored.Builder base, Scorer model, Scorer baseline,
+                                 List<ModelScored> out) throws IOException {
         for (String dataset : task.getSpec().getDatasetsList()) {
             Path file = datasets.resolve(dataset);
             String contentSha = Sha256.of(file);
@@ -88,8 +101,6 @@ public final class ModelEvaluator {
             out.add(scored(base, "nll", dataset, r.meanNll(), b.map(PerplexityResult::meanNll), r.tokens()));
             out.add(scored(base, "ppl", dataset, r.ppl(), b.map(PerplexityResult::ppl), r.tokens()));
         }
-        out.add(scored(base, EVAL_DONE, "", out.size(), Optional.empty(), 0));
-        return out;
     }
 
     private static ModelScored scored(ModelScored.Builder base, String metric, String dataset, double value, Optional<Double> baseline, long tokens) {
@@ -101,11 +112,12 @@ public final class ModelEvaluator {
     public SizeScores size(String digest) throws IOException {
         Optional<SizeScores> cached = cache.size(digest);
         if (cached.isPresent()) return cached.get();
-        LlamaModel m = store.load(digest);
         long params = 0, nonzero = 0;
-        for (Tensor t : m.tensors().values()) {
-            params += t.elements();
-            for (float v : t.toFloats()) if (v != 0f) nonzero++;
+        try (Arena arena = Arena.ofConfined()) {
+            for (Tensor t : store.load(digest, arena).tensors().values()) {
+                params += t.elements();
+                nonzero += nonzero(t);
+            }
         }
         SizeScores s = new SizeScores(params, nonzero, ModelStore.tensorBytes(store.manifest(digest)));
         sizeRuns.incrementAndGet();
@@ -113,14 +125,31 @@ public final class ModelEvaluator {
         return s;
     }
 
+    /** Non-zero values of a tensor, dequantized a row chunk at a time (a 1B embedding is 1 GiB as floats). */
+    static long nonzero(Tensor t) {
+        TensorCodec codec = TensorCodecs.codec(t.type());
+        int cols = t.cols(), rows = t.rows();
+        int chunkRows = Math.max(1, (1 << 18) / cols);
+        float[] buf = new float[chunkRows * cols];
+        long count = 0;
+        for (int r = 0; r < rows; r += chunkRows) {
+            int n = Math.min(chunkRows, rows - r) * cols;
+            codec.dequantize(t.data(), (long) r * cols, n, cols, buf, 0);
+            for (int i = 0; i < n; i++) if (buf[i] != 0f) count++;
+        }
+        return count;
+    }
+
     /** Perplexity of one model on several datasets: the model is loaded (and dequantized) only when a score is not cached. */
     private final class Scorer {
         private final String digest;
+        private final Arena arena;
         private LlamaRuntime runtime;
         private TextTokenizer tokenizer;
 
-        Scorer(String digest) {
+        Scorer(String digest, Arena arena) {
             this.digest = digest;
+            this.arena = arena;
         }
 
         PerplexityResult perplexity(String dataset, Path file, String contentSha, long maxTokens) throws IOException {
@@ -131,7 +160,7 @@ public final class ModelEvaluator {
                 return cached.get();
             }
             if (runtime == null) {
-                LlamaModel m = store.load(digest);
+                LlamaModel m = store.load(digest, arena);
                 runtime = new LlamaRuntime(m);
                 tokenizer = Tokenizers.forVocabulary(m.vocabulary());
             }

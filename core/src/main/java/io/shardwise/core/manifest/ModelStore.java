@@ -5,7 +5,7 @@ import io.shardwise.core.blob.BlobStore;
 import io.shardwise.core.blob.BlobWriter;
 import io.shardwise.core.blob.CorruptBlobException;
 import io.shardwise.core.blob.Sha256;
-import io.shardwise.core.format.Llama2cTokenizerFile;
+import io.shardwise.core.tokenizer.VocabularyCodec;
 import io.shardwise.core.format.ModelFormatException;
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
@@ -55,11 +55,11 @@ public final class ModelStore {
      */
     public String importModel(LlamaModel model, String sourceUri, String name) throws IOException {
         List<TensorEntry> entries = storeTensors(model.tensors().values());
-        String tok = blobs.put(Llama2cTokenizerFile.write(model.vocabulary()));
+        String tok = blobs.put(VocabularyCodec.encode(model.vocabulary()));
         ModelManifest m = ModelManifest.newBuilder()
-                .setArchitecture("llama")
+                .setArchitecture(model.config().arch())
                 .setConfig(model.config().toProto())
-                .setTokenizer(TokenizerRef.newBuilder().setBlob(tok).setKind("llama2c")
+                .setTokenizer(TokenizerRef.newBuilder().setBlob(tok).setKind(VocabularyCodec.kind(model.vocabulary()))
                         .setBos(model.vocabulary().bos()).setEos(model.vocabulary().eos()))
                 .addAllTensors(sorted(entries))
                 .setSourceUri(sourceUri)
@@ -189,7 +189,7 @@ public final class ModelStore {
     }
 
     public Vocabulary vocabulary(ModelManifest m) throws IOException {
-        return Llama2cTokenizerFile.read(blobs.get(m.getTokenizer().getBlob()), m.getConfig().getVocabSize(), "tokenizer blob " + m.getTokenizer().getBlob());
+        return VocabularyCodec.decode(blobs.get(m.getTokenizer().getBlob()), m.getTokenizer().getKind(), m.getConfig().getVocabSize(), "tokenizer blob " + m.getTokenizer().getBlob());
     }
 
     /** Bytes the model's tensors take (what a file of it holds, headers aside). */

@@ -159,4 +159,24 @@ class ModelStoreTest {
         assertThrows(ModelFormatException.class, () -> store.manifest(blobs.put(new byte[]{(byte) 0xFF, 1, 2})), "not a manifest");
         assertFalse(Files.exists(tmp.resolve("blobs/tmp/x")));
     }
+
+    @Test
+    void aByteLevelVocabularyAndTheArchitectureSurviveTheManifest() throws Exception {
+        try (Arena file = Arena.ofConfined()) {
+            LlamaModel source = GgufLlama.read(modelFile, file);
+            io.shardwise.core.model.Vocabulary bpe = io.shardwise.core.tokenizer.TestVocabularies.byteLevel(source.config().vocabSize());
+            LlamaModel model = new LlamaModel(source.config(), bpe, source.tensors());
+            String digest = store.importModel(model, "test:bpe", "bpe");
+            ModelManifest m = store.manifest(digest);
+            assertEquals(io.shardwise.core.tokenizer.VocabularyCodec.kind(bpe), m.getTokenizer().getKind());
+            assertEquals("llama", m.getArchitecture());
+            io.shardwise.core.model.Vocabulary back = store.vocabulary(m);
+            assertEquals(bpe.kind(), back.kind());
+            assertEquals(bpe.tokens(), back.tokens());
+            assertEquals(bpe.merges(), back.merges());
+            String text = "Hello, world! It's 2026.";
+            assertArrayEquals(io.shardwise.core.tokenizer.Tokenizers.forVocabulary(bpe).encode(text),
+                    io.shardwise.core.tokenizer.Tokenizers.forVocabulary(back).encode(text));
+        }
+    }
 }
