@@ -91,7 +91,8 @@ public final class GgufLlama {
             if (t.type() == target) {
                 w.tensor(t);
             } else {
-                w.tensor(t.name(), target, t.shape(), scratch -> TensorConverter.convert(t, target, scratch).data());
+                if (t.type() instanceof GgmlType) w.tensor(t, target); // a row chunk at a time: no buffer the tensor's size
+                else w.tensor(t.name(), target, t.shape(), scratch -> TensorConverter.convert(t, target, scratch).data());
             }
         }
         return w;
