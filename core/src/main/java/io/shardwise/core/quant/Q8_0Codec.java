@@ -7,7 +7,6 @@ import io.shardwise.core.tensor.TensorType;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -27,6 +26,8 @@ public final class Q8_0Codec implements TensorCodec {
     private static final VectorSpecies<Byte> BS = VECTOR_OK ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * LANES)) : null;
     /** Below this max |x| the scale d = max/127 nears the subnormals, where 1/d loses precision or overflows. */
     private static final float TINY_AMAX = 0x1p-100f;
+    /** nextDown(0.5f): added to |q| it rounds half away from zero under truncation, where 0.5f would carry 0.49999997 up to 1. */
+    private static final int BELOW_HALF_BITS = Float.floatToRawIntBits(Math.nextDown(0.5f));
     /** Blocks the vector path writes to its heap scratch before one bulk copy into the destination. */
     private static final int CHUNK_BLOCKS = 128;
 
@@ -64,9 +65,9 @@ public final class Q8_0Codec implements TensorCodec {
     }
 
     /**
-     * quantize_row_q8_0_ref with the Vector API: max |x| by lanes, x * id rounded half away from zero by lanes (the
-     * truncated quotient, plus or minus one where the exact remainder reaches 0.5), blocks written to a heap scratch
-     * and copied to dst in bulk. Same bytes as the scalar twin: every step is exact lane by lane. A block whose max is
+     * quantize_row_q8_0_ref with the Vector API: max |x| by lanes, x * id rounded half away from zero by lanes, blocks
+     * written to a heap scratch and copied to dst in bulk. Same bytes as the scalar twin: every step is exact lane by
+     * lane. A block whose max is
      * NaN (which C's MAX skips over while the lane max propagates it), infinite (NaN quotients) or so small that 1/d
      * is inexact or overflows goes to the scalar code, which writes x86's 0 for such quotients.
      */
@@ -95,12 +96,11 @@ public final class Q8_0Codec implements TensorCodec {
         buf[at] = (byte) h;
         buf[at + 1] = (byte) (h >> 8);
         for (int k = 0; k < QK; k += LANES) {
-            FloatVector q = FloatVector.fromArray(FS, src, base + k).mul(id); // |q| <= about 127: no overflow below
-            IntVector t = (IntVector) q.convert(VectorOperators.F2I, 0);        // truncated toward zero
-            FloatVector rem = q.sub((FloatVector) t.convert(VectorOperators.I2F, 0)); // exact: t is q without its fraction
-            VectorMask<Integer> up = rem.compare(VectorOperators.GE, 0.5f).cast(t.species());
-            VectorMask<Integer> down = rem.compare(VectorOperators.LE, -0.5f).cast(t.species());
-            IntVector r = t.add(1, up).sub(1, down);
+            FloatVector q = FloatVector.fromArray(FS, src, base + k).mul(id); // |q| <= about 127
+            // roundf(q) = (int) (q + copysign(nextDown(0.5f), q)): checked against roundf for every float of |q| <= 300
+            IntVector bits = q.reinterpretAsInts();
+            FloatVector half = bits.and(0x80000000).or(BELOW_HALF_BITS).reinterpretAsFloats();
+            IntVector r = (IntVector) q.add(half).convert(VectorOperators.F2I, 0);
             ((ByteVector) r.convertShape(VectorOperators.I2B, BS, 0)).intoArray(buf, at + 2 + k);
         }
         return true;
