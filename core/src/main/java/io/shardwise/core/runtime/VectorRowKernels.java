@@ -83,7 +83,7 @@ public final class VectorRowKernels implements RowKernels {
             acc0 = FloatVector.fromMemorySegment(FS, w, at + 4L * i, LE).fma(FloatVector.fromArray(FS, x, i), acc0);
             acc1 = FloatVector.fromMemorySegment(FS, w, at + 4L * (i + FL), LE).fma(FloatVector.fromArray(FS, x, i + FL), acc1);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = VectorKernels.sumLanes(acc0.add(acc1));
         for (; i < n; i++) s += w.get(WeightRows.F32, at + 4L * i) * x[i];
         return s;
     }
@@ -106,7 +106,7 @@ public final class VectorRowKernels implements RowKernels {
             acc0 = halfsToFloats(w, at + 2L * i).fma(FloatVector.fromArray(FS, x, i), acc0);
             acc1 = halfsToFloats(w, at + 2L * (i + FL)).fma(FloatVector.fromArray(FS, x, i + FL), acc1);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = VectorKernels.sumLanes(acc0.add(acc1));
         for (; i < n; i++) s += half(w, at + 2L * i) * x[i];
         return s;
     }
@@ -123,7 +123,7 @@ public final class VectorRowKernels implements RowKernels {
             acc0 = bfloatsToFloats(w, at + 2L * i).fma(FloatVector.fromArray(FS, x, i), acc0);
             acc1 = bfloatsToFloats(w, at + 2L * (i + FL)).fma(FloatVector.fromArray(FS, x, i + FL), acc1);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = VectorKernels.sumLanes(acc0.add(acc1));
         for (; i < n; i++) s += Float.intBitsToFloat(w.get(WeightRows.I16, at + 2L * i) << 16) * x[i];
         return s;
     }
@@ -165,7 +165,7 @@ public final class VectorRowKernels implements RowKernels {
             acc1 = fmaScaled(q8_0Block(w, o + 34, a.q, 32 * b + 32), half(w, o + 34) * a.d[b + 1], acc1);
         }
         if (b < nb) acc0 = fmaScaled(q8_0Block(w, at + 34L * b, a.q, 32 * b), half(w, at + 34L * b) * a.d[b], acc0);
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return VectorKernels.sumLanes(acc0.add(acc1));
     }
 
     /*
@@ -218,7 +218,7 @@ public final class VectorRowKernels implements RowKernels {
             acc = fmaScaled(pairSum(nib.mul(ShortVector.fromArray(SS, q, 32 * b))), scale, acc);
             corr += scale * a.sums[b];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - 8 * corr;
+        return VectorKernels.sumLanes(acc) - 8 * corr;
     }
 
     static float dotQ4_K(MemorySegment w, long at, int n, Activation a) {
@@ -253,7 +253,7 @@ public final class VectorRowKernels implements RowKernels {
             }
             corr += half(w, o + 2) * a.d[b] * mins;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - corr;
+        return VectorKernels.sumLanes(acc) - corr;
     }
 
     /** Per thread: the Q6_K row being dotted, copied to the heap (see dotQ6_K), with room for the last block's 64-byte qh load. */
@@ -296,7 +296,7 @@ public final class VectorRowKernels implements RowKernels {
             float scale = Float.float16ToFloat((short) ((row[o + 209] << 8) | (row[o + 208] & 0xFF))) * a.d[b];
             acc = fmaScaled(s, scale, acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return VectorKernels.sumLanes(acc);
     }
 
     /** 64 six-bit quants (bytes) times the activation's 64 values at {@code at} (even/odd order): 16 int sums, four values each. */
