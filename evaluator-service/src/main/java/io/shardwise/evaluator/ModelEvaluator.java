@@ -161,7 +161,7 @@ public final class ModelEvaluator {
             }
             if (runtime == null) {
                 LlamaModel m = store.load(digest, arena);
-                runtime = new LlamaRuntime(m);
+                runtime = new LlamaRuntime(m).releasingPages(); // resident weights stay near one layer, not the model
                 tokenizer = Tokenizers.forVocabulary(m.vocabulary());
             }
             long t0 = System.nanoTime();

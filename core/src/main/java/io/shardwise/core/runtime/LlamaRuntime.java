@@ -25,6 +25,8 @@ public final class LlamaRuntime {
     private final Kernels k;
     private final RowKernels rk;
     private final ParallelRows par;
+    /** Drop each layer's mapped pages from this process once the layer has run (see {@link #releasingPages()}). */
+    private final boolean releasePages;
 
     public LlamaRuntime(LlamaModel model) {
         this(new LlamaWeights(model), Kernels.preferred());
@@ -42,10 +44,24 @@ public final class LlamaRuntime {
     }
 
     public LlamaRuntime(LlamaWeights weights, Kernels kernels, RowKernels rowKernels, ParallelRows parallel) {
+        this(weights, kernels, rowKernels, parallel, false);
+    }
+
+    private LlamaRuntime(LlamaWeights weights, Kernels kernels, RowKernels rowKernels, ParallelRows parallel, boolean releasePages) {
         this.w = weights;
         this.k = kernels;
         this.rk = rowKernels;
         this.par = weights.threadConfined() ? ParallelRows.of(1) : parallel; // confined memory: the owner thread alone
+        this.releasePages = releasePages;
+    }
+
+    /**
+     * The same runtime, but after each layer (and the classifier) has run, its mapped weight pages are dropped from
+     * this process (they stay in the page cache and fault back in): resident memory stays near one layer plus the
+     * largest tensor instead of the whole model. Results are unchanged.
+     */
+    public LlamaRuntime releasingPages() {
+        return new LlamaRuntime(w, k, rk, par, true);
     }
 
     public LlamaConfig config() {
@@ -223,7 +239,10 @@ public final class LlamaRuntime {
         private void hidden(int[] tokens, int off, int T) {
             int dim = w.config.dim();
             for (int t = 0; t < T; t++) w.embed(tokens[off + t], x, t * dim);
-            for (int l = 0; l < w.layers.length; l++) layer(l, T);
+            for (int l = 0; l < w.layers.length; l++) {
+                layer(l, T);
+                if (releasePages) w.releaseLayer(l);
+            }
             rmsnorm(x, w.outputNorm, xb, T);
             position += T;
         }
@@ -231,6 +250,7 @@ public final class LlamaRuntime {
         private void classify(float[] in, int inOff, int T, float[] out, int outOff) {
             int vocab = w.config.vocabSize();
             linear(in, inOff, T, new Linear[]{w.classifier}, new float[][]{out}, new int[]{outOff}, new int[]{vocab});
+            if (releasePages) LlamaWeights.release(w.classifier);
         }
 
         private void layer(int l, int T) {

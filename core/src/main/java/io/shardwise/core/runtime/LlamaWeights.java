@@ -34,6 +34,16 @@ public final class LlamaWeights {
                  float[] ffnNorm, Linear w1, Linear w3, Linear w2) {
     }
 
+    /** Drops layer {@code l}'s mapped weight pages from this process's memory (the page cache keeps them). */
+    void releaseLayer(int l) {
+        Layer L = layers[l];
+        for (Linear m : new Linear[]{L.wq(), L.wk(), L.wv(), L.wo(), L.w1(), L.w3(), L.w2()}) release(m);
+    }
+
+    static void release(Linear m) {
+        if (m.data().isMapped()) m.data().unload();
+    }
+
     public LlamaWeights(LlamaModel model) {
         this.config = model.config();
         LlamaConfig c = config;
