@@ -136,6 +136,10 @@ public final class ModelEvaluator {
             int n = Math.min(chunkRows, rows - r) * cols;
             codec.dequantize(t.data(), (long) r * cols, n, cols, buf, 0);
             for (int i = 0; i < n; i++) if (buf[i] != 0f) count++;
+            if (t.data().isMapped() && t.type() instanceof io.shardwise.core.tensor.GgmlType) { // read once: drop its pages as we go
+                long rowBytes = t.type().byteSize(new long[]{cols});
+                t.data().asSlice(r * rowBytes, (long) (n / cols) * rowBytes).unload();
+            }
         }
         return count;
     }
