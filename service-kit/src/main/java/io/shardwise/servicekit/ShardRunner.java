@@ -41,6 +41,12 @@ final class ShardRunner {
         } catch (IllegalArgumentException e) {
             return "StageTask.input_manifest/source_manifest: " + e.getMessage();
         }
+        try {
+            if (!t.getActivations().isEmpty()) Sha256.requireValid(t.getActivations());
+            if (!t.getPlan().isEmpty()) Sha256.requireValid(t.getPlan());
+        } catch (IllegalArgumentException e) {
+            return "StageTask.activations/plan: " + e.getMessage();
+        }
         return null;
     }
 
@@ -57,7 +63,7 @@ final class ShardRunner {
         try (Arena arena = Arena.ofShared()) {
             Map<String, Tensor> tensors = store.tensors(input, task.getShard().getTensorsList(), arena);
             ShardInput in = new ShardInput(task.getJobId(), task.getStage(), task.getShard(), tensors, input,
-                    task.getInputManifest(), source, sourceDigest, store, progress, arena);
+                    task.getInputManifest(), source, sourceDigest, store, progress, arena, task.getActivations(), task.getPlan());
             out = technique.apply(in);
             Set<String> allowed = new HashSet<>(task.getShard().getTensorsList());
             for (String name : out.tensors().keySet()) {
@@ -66,7 +72,7 @@ final class ShardRunner {
             entries = out.tensors().isEmpty() ? List.of() : store.storeTensors(out.tensors().values());
         }
         ShardDone done = ShardDone.newBuilder().addAllTensors(entries).putAllStats(out.stats()).addAllNotes(out.notes())
-                .setMillis((System.nanoTime() - start) / 1_000_000).build();
+                .setMillis((System.nanoTime() - start) / 1_000_000).setActivations(out.activations()).setPlan(out.plan()).build();
         return ShardEvent.newBuilder().setJobId(task.getJobId()).setStageIndex(task.getStage().getIndex())
                 .setShardId(task.getShard().getShardId()).setInstance(instance).setDone(done).build();
     }

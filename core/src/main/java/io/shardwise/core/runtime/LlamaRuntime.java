@@ -124,6 +124,13 @@ public final class LlamaRuntime {
         }
     }
 
+    /** Sees the input of linear layers as a session runs them (calibration statistics); called on the session's thread. */
+    @FunctionalInterface
+    public interface LinearObserver {
+        /** {@code weights} (which share the input) are about to multiply T rows of n floats at {@code x[off...]}. */
+        void input(Linear[] weights, float[] x, int off, int T, int n);
+    }
+
     /** One sequence: KV cache (keys and values transposed, [kv head][head dim][position]) and work buffers. */
     public final class Session {
         private static final int TILE = 4;
@@ -139,6 +146,7 @@ public final class LlamaRuntime {
         private int rowsAllocated;
         private float[] x, xb, xb2, q, kk, vv, att, hb, hb2;
         private float[] logits = new float[0];
+        private LinearObserver observer;
 
         Session(int capacity) {
             LlamaConfig c = w.config;
@@ -160,6 +168,57 @@ public final class LlamaRuntime {
 
         public int capacity() {
             return capacity;
+        }
+
+        /** Calls {@code o} with the input of every linear layer this session runs from now on (null: none). */
+        public void observe(LinearObserver o) {
+            this.observer = o;
+        }
+
+        /** The token embeddings of {@code tokens[off, off+len)}: len x dim floats, the residual stream's start. */
+        public float[] embed(int[] tokens, int off, int len) {
+            int dim = w.config.dim();
+            for (int t = 0; t < len; t++) {
+                int tok = tokens[off + t];
+                if (tok < 0 || tok >= w.config.vocabSize()) throw new IllegalArgumentException("token id " + tok + " is outside the vocabulary of " + w.config.vocabSize());
+            }
+            float[] out = new float[Math.multiplyExact(len, dim)];
+            for (int t = 0; t < len; t++) w.embed(tokens[off + t], out, t * dim);
+            return out;
+        }
+
+        /**
+         * Runs {@code T} residual-stream states ({@code hidden}, T x dim) through layers [from, to) at the current
+         * position (advancing it, filling those layers' KV cache) and returns the states after layer {@code to - 1}.
+         * With {@code from == 0} on {@link #embed} output this is the model's own forward pass, cut after a layer.
+         */
+        public float[] layers(float[] hidden, int T, int from, int to) {
+            LlamaConfig c = w.config;
+            int dim = c.dim();
+            if (from < 0 || to > w.layers.length || from > to) throw new IllegalArgumentException("layers [" + from + ", " + to + ") of " + w.layers.length);
+            if ((long) T * dim != hidden.length) throw new IllegalArgumentException(T + " tokens of " + dim + " but " + hidden.length + " values");
+            if (position + T > capacity) throw new IllegalStateException("sequence of " + (position + T) + " positions exceeds the session capacity " + capacity);
+            ensureRows(Math.min(T, BATCH));
+            float[] out = new float[hidden.length];
+            for (int b = 0; b < T; b += BATCH) {
+                int n = Math.min(BATCH, T - b);
+                System.arraycopy(hidden, b * dim, x, 0, n * dim);
+                for (int l = from; l < to; l++) {
+                    layer(l, n);
+                    if (releasePages) w.releaseLayer(l);
+                }
+                System.arraycopy(x, 0, out, b * dim, n * dim);
+                position += n;
+            }
+            return out;
+        }
+
+        /** The final RMSNorm of T states (the classifier's input). */
+        public float[] outputNormed(float[] hidden, int T) {
+            int dim = w.config.dim();
+            float[] out = new float[hidden.length];
+            for (int t = 0; t < T; t++) k.rmsnorm(hidden, t * dim, w.outputNorm, out, t * dim, dim, w.config.normEps());
+            return out;
         }
 
         /** Empties the KV cache: the next token is at position 0. */
@@ -291,6 +350,7 @@ public final class LlamaRuntime {
          */
         private void linear(float[] in, int inOff, int T, Linear[] ws, float[][] ys, int[] yOffs, int[] ldys) {
             int n = ws[0].in(), total = 0;
+            if (observer != null) observer.input(ws, in, inOff, T, n);
             for (Linear m : ws) total += m.out();
             int minRows = Math.max(1, MIN_WORK / Math.max(1, n * T));
             int rowsTotal = total;

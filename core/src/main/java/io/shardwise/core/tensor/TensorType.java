@@ -1,7 +1,7 @@
 package io.shardwise.core.tensor;
 
 /** How a tensor's elements are stored: a ggml block type, or one of Shardwise's own layouts. */
-public sealed interface TensorType permits GgmlType, ChannelIntType {
+public sealed interface TensorType permits GgmlType, ChannelIntType, CodebookType, RowInt8Type {
 
     /** The name used in manifests and on the command line, e.g. {@code Q8_0} or {@code I4_ASYM_CH}. */
     String typeName();
@@ -13,8 +13,12 @@ public sealed interface TensorType permits GgmlType, ChannelIntType {
     static TensorType parse(String name) {
         for (GgmlType t : GgmlType.values()) if (t.typeName().equalsIgnoreCase(name)) return t;
         for (ChannelIntType t : ChannelIntType.values()) if (t.typeName().equalsIgnoreCase(name)) return t;
+        for (CodebookType t : CodebookType.values()) if (t.typeName().equalsIgnoreCase(name)) return t;
+        RowInt8Type r = RowInt8Type.parseOrNull(name);
+        if (r != null) return r;
         throw new IllegalArgumentException("unknown tensor type '" + name + "' (known: "
-                + java.util.Arrays.toString(GgmlType.values()) + " and " + java.util.Arrays.toString(ChannelIntType.values()) + ")");
+                + java.util.Arrays.toString(GgmlType.values()) + ", " + java.util.Arrays.toString(ChannelIntType.values())
+                + ", " + java.util.Arrays.toString(CodebookType.values()) + ", I8_SYM_CH and I8_F16X<k>)");
     }
 
     static long elements(long[] shape) {
