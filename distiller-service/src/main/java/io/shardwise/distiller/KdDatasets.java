@@ -1,11 +1,9 @@
 package io.shardwise.distiller;
 
-import io.shardwise.core.train.DemoModel;
 import io.shardwise.core.work.TextDatasets;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -15,8 +13,6 @@ import java.util.Optional;
  * {@code demo} / {@code demo-train} are the demo model's held-out / training text, made on first use.
  */
 public final class KdDatasets {
-    private static final List<String> DEMO_NAMES = List.of("demo", "demo-train");
-
     private final TextDatasets texts;
 
     /**
@@ -26,13 +22,7 @@ public final class KdDatasets {
      * @param demoCache    the demo model's cache directory
      */
     public KdDatasets(Optional<Path> dataDir, Map<String, String> configured, List<Path> allowedRoots, Path demoCache) {
-        List<Path> roots = new ArrayList<>(allowedRoots);
-        roots.add(demoCache);
-        texts = new TextDatasets("distill.dataset", dataDir, configured, roots, DEMO_NAMES, name -> {
-            if (!DEMO_NAMES.contains(name)) return Optional.empty();
-            DemoModel d = DemoModel.ensure(demoCache, m -> { });
-            return Optional.of(name.equals("demo") ? d.evalText() : d.trainText());
-        });
+        texts = TextDatasets.withDemo("distill.dataset", dataDir, configured, allowedRoots, demoCache);
     }
 
     /** The text file for a dataset name or path; throws naming the dataset and what is wrong. */

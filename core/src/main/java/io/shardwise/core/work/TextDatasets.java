@@ -56,6 +56,24 @@ public final class TextDatasets {
         this.roots = r.stream().map(p -> p.toAbsolutePath().normalize()).toList();
     }
 
+    /** The demo model's dataset names: its held-out and training text, made on first use in {@code demoCache}. */
+    public static final List<String> DEMO_NAMES = List.of("demo", "demo-train");
+
+    /**
+     * The datasets a service resolves for a recipe field: built-in names under {@code dataDir}, configured names, the
+     * demo model's texts ({@link #DEMO_NAMES}, trained into {@code demoCache} on first use) and paths under the roots.
+     */
+    public static TextDatasets withDemo(String field, Optional<Path> dataDir, Map<String, String> configured,
+                                        List<Path> allowedRoots, Path demoCache) {
+        List<Path> roots = new ArrayList<>(allowedRoots);
+        roots.add(demoCache);
+        return new TextDatasets(field, dataDir, configured, roots, DEMO_NAMES, name -> {
+            if (!DEMO_NAMES.contains(name)) return Optional.empty();
+            io.shardwise.core.train.DemoModel d = io.shardwise.core.train.DemoModel.ensure(demoCache, m -> { });
+            return Optional.of(name.equals("demo") ? d.evalText() : d.trainText());
+        });
+    }
+
     public Map<String, Path> named() {
         return Map.copyOf(named);
     }

@@ -1,0 +1,28 @@
+package io.shardwise.quantizer;
+
+import io.smallrye.config.ConfigMapping;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/** The quantizer's own settings: {@code shardwise.data-dir} and {@code shardwise.quantizer.*}. */
+@ConfigMapping(prefix = "shardwise")
+public interface QuantizerConfig {
+
+    /** shared/data: where the built-in calibration dataset names live. */
+    Optional<String> dataDir();
+
+    Quantizer quantizer();
+
+    interface Quantizer {
+        /** Extra or overriding calibration dataset names: {@code shardwise.quantizer.datasets.<name>=<path>}. */
+        Map<String, String> datasets();
+
+        /** Roots that calibration file paths may lie under, besides the data dir and the demo cache. */
+        Optional<List<String>> allowedRoots();
+
+        /** The demo model's cache (datasets demo, demo-train); default ~/.cache/shardwise/demo. */
+        Optional<String> demoCache();
+    }
+}
