@@ -3,16 +3,24 @@ package io.shardwise.core.runtime;
 import io.shardwise.core.quant.F16Codec;
 import io.shardwise.core.quant.GgmlRound;
 import io.shardwise.core.tensor.GgmlType;
+import io.shardwise.core.tensor.RowInt8Type;
+import io.shardwise.core.tensor.TensorType;
+
+import java.lang.foreign.MemorySegment;
 
 /**
  * An activation vector prepared for one weight type's dot product: floats, or quantized to Q8_0 / Q8_K blocks as
  * llama.cpp's {@code vec_dot_type} does. Reusable scratch: grows as needed. Filled by {@link RowKernels#prepare}.
  * Quantization follows ggml-quants.c's {@code quantize_row_q8_0_ref} and {@code quantize_row_q8_K_ref} bit for bit;
- * the quants are kept widened to shorts, the layout the Vector API kernels multiply in.
+ * the quants are kept widened to shorts, the layout the Vector API kernels multiply in. For {@link RowInt8Type}
+ * weights (W8A8, LLM.int8()) the activation is quantized per token, symmetric absmax/127 over the non-outlier
+ * columns, the outlier columns kept as floats; since the outlier columns are stored in the weight rows, that
+ * quantization happens on first use by a kernel ({@link #readyRowInt8}), so an activation of an {@code I8_F16X<k>}
+ * type must not be shared between threads (the runtime gives each row piece its own).
  */
 public final class Activation {
-    /** The activation's own type: F32 (floats), Q8_0 or Q8_K. */
-    GgmlType kind = GgmlType.F32;
+    /** The activation's own type: F32 (floats), Q8_0, Q8_K, or the RowInt8Type of the weights it meets. */
+    TensorType kind = GgmlType.F32;
     /** Element count. */
     int n;
     /** F32: the values. */
@@ -25,12 +33,19 @@ public final class Activation {
     short[] sums = new short[0];
     /** Q8_K: the quants again, each 64 reordered as the 32 at even positions then the 32 at odd (Q6_K's vector dot reads them so). */
     short[] qEvenOdd = new short[0];
+    /** Row int8: the per-token scale (absmax / 127 over the non-outlier columns). */
+    float scale;
+    /** Row int8: whether q and scale hold the int8 form for the outlier columns in {@code cols}. */
+    boolean int8Ready;
+    /** Row int8: the outlier columns quantized around (k of them), and the float activation there. */
+    int[] cols = new int[0];
+    float[] outliers = new float[0];
 
     public Activation() {
     }
 
-    /** The activation type these values were prepared as. */
-    public GgmlType kind() {
+    /** The activation type these values were prepared as (for RowInt8Type weights, that type itself). */
+    public TensorType kind() {
         return kind;
     }
 
@@ -42,7 +57,60 @@ public final class Activation {
     /** The i-th value as the dot products see it (dequantized for Q8 kinds). */
     public float value(int i) {
         if (i < 0 || i >= n) throw new IndexOutOfBoundsException(i + " of " + n);
-        return kind == GgmlType.F32 ? f[i] : q[i] * d[i / kind.blockSize];
+        if (kind instanceof RowInt8Type r) {
+            if (!int8Ready) return f[i]; // outlier columns not yet known: no kernel has used it
+            for (int c = 0; c < r.outliers(); c++) if (cols[c] == i) return f[i];
+            return q[i] * scale;
+        }
+        return kind == GgmlType.F32 ? f[i] : q[i] * d[i / ((GgmlType) kind).blockSize];
+    }
+
+    /** Keeps x[off, off+n) as floats for rows of type t; quantized at once for I8_SYM_CH, on first use for I8_F16X<k>. */
+    void prepareRowInt8(RowInt8Type t, float[] x, int off, int n) {
+        reset(GgmlType.F32, n);
+        System.arraycopy(x, off, f, 0, n);
+        kind = t;
+        if (q.length < n) q = new short[n];
+        if (cols.length < t.outliers()) {
+            cols = new int[t.outliers()];
+            outliers = new float[t.outliers()];
+        }
+        int8Ready = false;
+        if (t.outliers() == 0) quantizeRowInt8();
+    }
+
+    /**
+     * Makes the int8 form match the outlier columns of the weight row whose k column indices start at
+     * {@code colsAt} (int32 each); quantizes again only when they differ from the last ones.
+     */
+    void readyRowInt8(MemorySegment w, long colsAt, int k) {
+        if (int8Ready) {
+            boolean same = true;
+            for (int c = 0; c < k && same; c++) same = cols[c] == w.get(WeightRows.I32, colsAt + 4L * c);
+            if (same) return;
+        }
+        for (int c = 0; c < k; c++) {
+            int j = w.get(WeightRows.I32, colsAt + 4L * c);
+            if (j < 0 || j >= n) throw new IllegalArgumentException("weight row names outlier column " + j + " outside [0, " + n + ")");
+            cols[c] = j;
+        }
+        quantizeRowInt8();
+    }
+
+    /** q = round(x / scale), scale = absmax / 127 over the columns outside cols; those columns get q = 0 and keep x. */
+    private void quantizeRowInt8() {
+        int k = ((RowInt8Type) kind).outliers();
+        for (int c = 0; c < k; c++) {
+            outliers[c] = f[cols[c]];
+            f[cols[c]] = 0; // zeroed for the absmax; put back below
+        }
+        float amax = 0;
+        for (int i = 0; i < n; i++) amax = Math.max(amax, Math.abs(f[i]));
+        scale = amax / 127f;
+        float inv = amax == 0 ? 0 : 127f / amax;
+        for (int i = 0; i < n; i++) q[i] = (short) Math.max(-127, Math.min(127, Math.round(f[i] * inv)));
+        for (int c = k - 1; c >= 0; c--) f[cols[c]] = outliers[c]; // backwards: a repeated column gets its first (true) value
+        int8Ready = true;
     }
 
     /** Copies x[off, off+n) as floats. */
@@ -115,6 +183,7 @@ public final class Activation {
     /** Sizes the buffers for n elements of the given kind (keeps larger buffers). */
     private void reset(GgmlType kind, int n) {
         this.kind = kind;
+        this.int8Ready = false;
         this.n = n;
         if (kind == GgmlType.F32) {
             if (f.length < n) f = new float[n];

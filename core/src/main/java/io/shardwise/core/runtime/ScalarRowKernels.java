@@ -1,6 +1,7 @@
 package io.shardwise.core.runtime;
 
 import io.shardwise.core.tensor.GgmlType;
+import io.shardwise.core.tensor.RowInt8Type;
 import io.shardwise.core.tensor.TensorType;
 
 import java.lang.foreign.MemorySegment;
@@ -44,6 +45,7 @@ public final class ScalarRowKernels implements RowKernels {
 
     /** One row (index r, at byte offset at) dotted with a. */
     static float dot(TensorType t, MemorySegment w, int r, long at, int n, Activation a) {
+        if (t instanceof RowInt8Type ri) return dotRowInt8(w, at, n, ri.outliers(), a);
         if (t instanceof GgmlType g) {
             switch (g) {
                 case F32: return dotF32(w, at, n, a.f);
@@ -87,6 +89,14 @@ public final class ScalarRowKernels implements RowKernels {
             s += sum * (half(w, o) * a.d[b]);
         }
         return s;
+    }
+
+    /** Row int8 (W8A8 / LLM.int8()): f32 scale, int8 q[n] times the per-token int8 activation, summed exactly in an int. */
+    static float dotRowInt8(MemorySegment w, long at, int n, int k, Activation a) {
+        WeightRows.readyRowInt8(w, at, n, k, a);
+        int sum = 0;
+        for (int j = 0; j < n; j++) sum += w.get(I8, at + 4 + j) * a.q[j];
+        return WeightRows.finishRowInt8(w, at, n, k, a, sum);
     }
 
     /** Q4_0 block: fp16 d, qs[16] whose low nibbles are values 0-15 and high nibbles 16-31, value = nibble - 8. */

@@ -1,6 +1,7 @@
 package io.shardwise.core.runtime;
 
 import io.shardwise.core.tensor.GgmlType;
+import io.shardwise.core.tensor.RowInt8Type;
 import io.shardwise.core.tensor.TensorType;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
@@ -61,6 +62,7 @@ public final class VectorRowKernels implements RowKernels {
     }
 
     private static float dot(TensorType t, MemorySegment w, int r, long at, int n, Activation a) {
+        if (t instanceof RowInt8Type ri) return dotRowInt8(w, at, n, ri.outliers(), a);
         if (t instanceof GgmlType g) {
             switch (g) {
                 case F32: return dotF32(w, at, n, a.f);
@@ -166,6 +168,25 @@ public final class VectorRowKernels implements RowKernels {
         }
         if (b < nb) acc0 = fmaScaled(q8_0Block(w, at + 34L * b, a.q, 32 * b), half(w, at + 34L * b) * a.d[b], acc0);
         return VectorKernels.sumLanes(acc0.add(acc1));
+    }
+
+    /**
+     * Row int8 (W8A8 / LLM.int8()): the whole row's int8 x int8 products summed in int lanes (|pair sum| <= 2 * 127^2
+     * fits a short; an int lane holds rows far longer than any model's), one float multiply by both scales at the end.
+     */
+    static float dotRowInt8(MemorySegment w, long at, int n, int k, Activation a) {
+        WeightRows.readyRowInt8(w, at, n, k, a);
+        short[] q = a.q;
+        long o = at + 4;
+        IntVector acc0 = IntVector.zero(IS), acc1 = acc0;
+        int j = 0;
+        for (; j + 2 * SL <= n; j += 2 * SL) {
+            acc0 = acc0.add(pairSum(widen(w, o + j).mul(ShortVector.fromArray(SS, q, j))));
+            acc1 = acc1.add(pairSum(widen(w, o + j + SL).mul(ShortVector.fromArray(SS, q, j + SL))));
+        }
+        int sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) sum += w.get(I8, o + j) * q[j];
+        return WeightRows.finishRowInt8(w, at, n, k, a, sum);
     }
 
     /*

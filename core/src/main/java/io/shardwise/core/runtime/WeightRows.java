@@ -1,6 +1,7 @@
 package io.shardwise.core.runtime;
 
 import io.shardwise.core.tensor.GgmlType;
+import io.shardwise.core.tensor.RowInt8Type;
 import io.shardwise.core.tensor.TensorCodecs;
 import io.shardwise.core.tensor.TensorType;
 
@@ -22,8 +23,9 @@ final class WeightRows {
     private WeightRows() {
     }
 
-    /** ggml's vec_dot_type for the natively dotted types; F32 (floats) for every other type. */
-    static GgmlType activationType(TensorType t) {
+    /** ggml's vec_dot_type for the natively dotted ggml types; a RowInt8Type itself (per-token int8); F32 (floats) for every other type. */
+    static TensorType activationType(TensorType t) {
+        if (t instanceof RowInt8Type) return t;
         if (t instanceof GgmlType g) {
             return switch (g) {
                 case Q8_0, Q4_0 -> GgmlType.Q8_0;
@@ -41,16 +43,16 @@ final class WeightRows {
 
     static void prepare(TensorType t, float[] x, int off, int n, Activation into) {
         if (off < 0 || n < 0 || off + n > x.length) throw new IndexOutOfBoundsException("activation [" + off + ", " + (off + n) + ") of " + x.length);
-        switch (activationType(t)) {
-            case Q8_0 -> into.quantizeQ8_0(x, off, n);
-            case Q8_K -> into.quantizeQ8_K(x, off, n);
-            default -> into.setFloats(x, off, n);
-        }
+        TensorType at = activationType(t);
+        if (at instanceof RowInt8Type r) into.prepareRowInt8(r, x, off, n);
+        else if (at == GgmlType.Q8_0) into.quantizeQ8_0(x, off, n);
+        else if (at == GgmlType.Q8_K) into.quantizeQ8_K(x, off, n);
+        else into.setFloats(x, off, n);
     }
 
     /** Bytes of one row of n elements; checks the activation was prepared for this type and length and that the rows exist. */
     static long checkedRowBytes(TensorType t, MemorySegment w, int n, int r0, int r1, Activation a) {
-        if (a.kind != activationType(t)) {
+        if (!a.kind.equals(activationType(t))) {
             throw new IllegalArgumentException("activation prepared as " + a.kind + " but " + t.typeName() + " rows take " + activationType(t));
         }
         if (a.n != n) throw new IllegalArgumentException("activation has " + a.n + " values, rows have " + n);
@@ -71,6 +73,25 @@ final class WeightRows {
         if (row.length < n) SCRATCH.set(row = new float[n]);
         TensorCodecs.codec(t).dequantize(w, (long) r * n, n, n, row, 0);
         return k.dot(row, 0, a.f, 0, n);
+    }
+
+    /**
+     * Row int8 (row at byte {@code at}, n int8 then k outlier columns): readies the activation's int8 form for this
+     * row's outlier columns. Both twins call it before their integer sum.
+     */
+    static void readyRowInt8(MemorySegment w, long at, int n, int k, Activation a) {
+        a.readyRowInt8(w, at + 4 + n, k);
+    }
+
+    /**
+     * Row int8: the integer sum of int8 weights times int8 activation scaled by both scales, plus the outlier
+     * columns' fp16 weights times the float activation. Shared by both twins, so equal sums give equal results.
+     */
+    static float finishRowInt8(MemorySegment w, long at, int n, int k, Activation a, int sum) {
+        float s = sum * (w.get(F32, at) * a.scale);
+        long vals = at + 4 + n + 4L * k;
+        for (int c = 0; c < k; c++) s += half(w, vals + 2L * c) * a.outliers[c];
+        return s;
     }
 
     static float half(MemorySegment w, long at) {

@@ -6,16 +6,20 @@ import io.shardwise.core.quant.F16Codec;
 import io.shardwise.core.quant.F32Codec;
 import io.shardwise.core.quant.Q4_0Codec;
 import io.shardwise.core.quant.Q8_0Codec;
+import io.shardwise.core.quant.RowInt8Codec;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /** The codec registry: one {@link TensorCodec} per supported type. */
 public final class TensorCodecs {
 
     private static final Map<TensorType, TensorCodec> CODECS = new LinkedHashMap<>();
+    /** RowInt8Type is parameterized (I8_F16X<k> for any k): its codecs are made on first use. */
+    private static final Map<RowInt8Type, TensorCodec> ROW_INT8 = new ConcurrentHashMap<>();
 
     static {
         // float types
@@ -49,10 +53,11 @@ public final class TensorCodecs {
     }
 
     public static boolean supports(TensorType type) {
-        return CODECS.containsKey(type);
+        return type instanceof RowInt8Type || CODECS.containsKey(type);
     }
 
     public static TensorCodec codec(TensorType type) {
+        if (type instanceof RowInt8Type r) return ROW_INT8.computeIfAbsent(r, RowInt8Codec::new);
         TensorCodec c = CODECS.get(type);
         if (c == null) throw new UnsupportedOperationException("no codec for tensor type " + type.typeName() + " (supported: " + CODECS.keySet() + ")");
         return c;
