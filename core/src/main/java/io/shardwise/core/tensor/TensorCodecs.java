@@ -43,6 +43,11 @@ public final class TensorCodecs {
         // Shardwise's per-channel integer types
         register(new ChannelIntCodec(ChannelIntType.I8_ASYM_CH));
         register(new ChannelIntCodec(ChannelIntType.I4_ASYM_CH));
+        // codebook types: NF4 (QLoRA) and FP8 (E4M3 / E5M2, per-tensor and per-channel scale)
+        register(new io.shardwise.core.quant.Nf4Codec());
+        for (CodebookType t : new CodebookType[]{CodebookType.FP8_E4M3, CodebookType.FP8_E4M3_CH, CodebookType.FP8_E5M2, CodebookType.FP8_E5M2_CH}) {
+            register(new io.shardwise.core.quant.Fp8Codec(t));
+        }
     }
 
     private static void register(TensorCodec codec) {
