@@ -5,6 +5,7 @@ import io.smallrye.config.WithDefault;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 
 /** The gateway's settings (prefix {@code shardwise}). The gRPC port is {@code quarkus.grpc.server.port}, set from {@code shardwise.grpc-port}. */
 @ConfigMapping(prefix = "shardwise")
@@ -28,6 +29,12 @@ public interface GatewayConfig {
     /** Memory the pre-flight plan adds to each shard task for calibration activations and batches. */
     @WithDefault("67108864")
     long calibrationMarginBytes();
+
+    /** shared/data: where the built-in calibration dataset names live, so a too-short text is refused at submit. */
+    Optional<Path> dataDir();
+
+    /** The demo model's cache: its texts (demo, demo-train) are checked at submit only once it is there. */
+    Optional<Path> demoCache();
 
     /** How long startup may take to replay shardwise.job.events. */
     @WithDefault("60")

@@ -45,7 +45,8 @@ public class GatewayRuntime {
             Files.createDirectories(config.outputDir());
             ModelStore store = new ModelStore(new FileBlobStore(config.blobRoot()));
             coordinator = new JobCoordinator(new BlobStageOutputs(store, config.outputDir()), System::currentTimeMillis);
-            intake = new JobIntake(capabilities, new ModelRoots(config.modelRoots()), store, config.outputDir(), config.calibrationMarginBytes());
+            intake = new JobIntake(capabilities, new ModelRoots(config.modelRoots()), store, config.outputDir(), config.calibrationMarginBytes(),
+                    config.dataDir(), config.demoCache().orElse(io.shardwise.core.train.DemoModel.defaultCacheDir()));
             int n = JobLogReplay.readAll(bootstrap, Topics.JOB_EVENTS.topic, Duration.ofSeconds(config.replayTimeoutSeconds()), coordinator::replay);
             LOG.infof("replayed %d job events from %s (%d jobs)", n, Topics.JOB_EVENTS.topic, coordinator.jobs(io.shardwise.proto.v1.JobState.JOB_STATE_UNSPECIFIED).size());
             decide(coordinator::resume);

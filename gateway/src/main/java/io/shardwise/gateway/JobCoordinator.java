@@ -15,6 +15,7 @@ import io.shardwise.proto.v1.ShardEvent;
 import io.shardwise.proto.v1.ShardProgressed;
 import io.shardwise.proto.v1.ShardRef;
 import io.shardwise.proto.v1.StageCompleted;
+import io.shardwise.proto.v1.StagePlan;
 import io.shardwise.proto.v1.StageSpec;
 import io.shardwise.proto.v1.StageStarted;
 import io.shardwise.proto.v1.StageTask;
@@ -95,14 +96,30 @@ public final class JobCoordinator {
         JobRecord.StageRun stage = job.stage(si);
         switch (e.getOutcomeCase()) {
             case DONE -> {
-                if (stage.completed || stage.done.containsKey(e.getShardId())) {
+                boolean planShard = job.isPlanShard(si, e.getShardId());
+                if (stage.completed || stage.isDone(e.getShardId(), planShard)) {
                     LOG.infof("job %s stage %d shard %s: duplicate ShardDone dropped", job.jobId, si, e.getShardId());
                     return out;
                 }
+                String name = job.recipe.getStages(si).getName();
+                List<StageTask> next;
+                try {
+                    next = new StageTasks(job, si, stage.inputManifest, clock.getAsLong()).after(e.getShardId(), e.getDone());
+                } catch (StageTasks.Broken b) {
+                    fail(job, "stage " + si + " (" + name + ") shard " + e.getShardId() + ": " + b.getMessage(), out);
+                    return out;
+                }
+                // tasks before the event: a ShardCompleted in the log means the tasks it lets go were sent
+                for (StageTask t : next) out.add(taskOut(t));
+                int doneCount = stage.done.size() + (planShard ? 0 : 1);
                 emit(job, JobEvent.newBuilder().setShardCompleted(ShardCompleted.newBuilder().setStageIndex(si)
-                        .setShardId(e.getShardId()).setDone(e.getDone()).setDoneCount(stage.done.size() + 1)
+                        .setShardId(e.getShardId()).setDone(e.getDone()).setDoneCount(doneCount)
                         .setShardCount(stage.shardCount)), out);
-                if (stage.done.size() == stage.shardCount) completeStage(job, si, out);
+                if (!next.isEmpty()) {
+                    LOG.infof("job %s stage %d (%s): %s done, issued %s", job.jobId, si, name, e.getShardId(),
+                            next.stream().map(t -> t.getShard().getShardId()).toList());
+                }
+                if (!planShard && stage.done.size() == stage.shardCount) completeStage(job, si, out);
             }
             case FAILED -> {
                 if (!e.getFailed().getDeadLettered()) {
@@ -110,13 +127,13 @@ public final class JobCoordinator {
                             e.getShardId(), e.getFailed().getAttempts(), e.getFailed().getError());
                     return out;
                 }
-                if (stage.done.containsKey(e.getShardId())) return out;
+                if (stage.isDone(e.getShardId(), job.isPlanShard(si, e.getShardId()))) return out;
                 String name = job.recipe.getStages(si).getName();
                 fail(job, "stage " + si + " (" + name + ") shard " + e.getShardId() + " failed after "
                         + e.getFailed().getAttempts() + " attempts: " + e.getFailed().getError(), out);
             }
             case PROGRESS -> {
-                if (stage.completed || stage.done.containsKey(e.getShardId())) return out;
+                if (stage.completed || stage.isDone(e.getShardId(), job.isPlanShard(si, e.getShardId()))) return out;
                 emit(job, JobEvent.newBuilder().setShardProgressed(ShardProgressed.newBuilder().setStageIndex(si)
                         .setShardId(e.getShardId()).setFraction(e.getProgress().getFraction())
                         .setMessage(e.getProgress().getMessage())), out);
@@ -218,17 +235,19 @@ public final class JobCoordinator {
 
     private void startStage(JobRecord job, int si, String input, List<Outbound> out) {
         StageSpec spec = job.recipe.getStages(si);
-        List<ShardRef> shards = job.plan(si).getShardsList();
-        long now = clock.getAsLong();
+        StagePlan plan = job.plan(si);
+        List<StageTask> tasks = new StageTasks(job, si, input, clock.getAsLong()).start();
         // tasks before the event: a StageStarted in the log means its tasks were sent
-        for (ShardRef shard : shards) {
-            out.add(new Outbound(Topics.tasksFor(spec.getKind()), job.jobId, StageTask.newBuilder().setJobId(job.jobId)
-                    .setStage(spec).setShard(shard).setInputManifest(input).setSourceManifest(job.sourceManifest)
-                    .setShardCount(shards.size()).setIssuedAtMs(now).build()));
-        }
+        for (StageTask t : tasks) out.add(taskOut(t));
         emit(job, JobEvent.newBuilder().setStageStarted(StageStarted.newBuilder().setStageIndex(si)
-                .setInputManifest(input).setShardCount(shards.size())), out);
-        LOG.infof("job %s stage %d (%s %s): started, %d shards", job.jobId, si, spec.getName(), spec.getMethod(), shards.size());
+                .setInputManifest(input).setShardCount(plan.getShardsCount())), out);
+        LOG.infof("job %s stage %d (%s %s): started, %d shards%s%s, issued %s", job.jobId, si, spec.getName(), spec.getMethod(),
+                plan.getShardsCount(), plan.getSequential() ? ", sequential" : "", plan.hasPlanShard() ? ", plan shard first" : "",
+                tasks.stream().map(t -> t.getShard().getShardId()).toList());
+    }
+
+    private Outbound taskOut(StageTask t) {
+        return new Outbound(Topics.tasksFor(t.getStage().getKind()), t.getJobId(), t);
     }
 
     private void completeStage(JobRecord job, int si, List<Outbound> out) {
@@ -244,6 +263,7 @@ public final class JobCoordinator {
             d.getStatsMap().forEach((k, v) -> stats.merge(k, v, Double::sum));
             notes.addAll(d.getNotesList());
         }
+        if (run.planDone != null) notes.addAll(0, run.planDone.getNotesList()); // the plan's remarks (its choices), no tensors
         Double zeros = stats.get("zeros"), elements = stats.get("elements");
         if (zeros != null && elements != null && elements > 0) stats.put("sparsity", zeros / elements);
         String manifest;

@@ -1,6 +1,8 @@
 package io.shardwise.gateway;
 
 import io.grpc.Status;
+import io.shardwise.core.calib.CalibrationMode;
+import io.shardwise.core.calib.CalibrationSpec;
 import io.shardwise.core.format.ModelFiles;
 import io.shardwise.core.format.ModelFormatException;
 import io.shardwise.core.manifest.ModelStore;
@@ -10,6 +12,7 @@ import io.shardwise.core.recipe.RecipeException;
 import io.shardwise.core.recipe.RecipeParser;
 import io.shardwise.core.recipe.RecipeStage;
 import io.shardwise.core.tensor.Tensor;
+import io.shardwise.core.train.DemoModel;
 import io.shardwise.proto.v1.ParamSpec;
 import io.shardwise.proto.v1.ShardRef;
 import io.shardwise.proto.v1.StagePlan;
@@ -24,11 +27,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Checks a submitted job in full before anything is queued (recipe shape, methods and parameters
- * against the live capabilities, model path against the roots, the model file itself, a pre-flight
- * memory plan), then imports the model into the blob store and plans each stage's shards.
+ * against the live capabilities, model path against the roots, the model file itself, group and block sizes
+ * against the model's rows, calibration texts against what the stage needs, a pre-flight memory plan), then
+ * imports the model into the blob store and plans each stage's shards (sequential blocks, a plan shard).
  */
 public final class JobIntake {
     private static final Logger LOG = Logger.getLogger(JobIntake.class);
@@ -38,13 +43,24 @@ public final class JobIntake {
     private final ModelStore store;
     private final Path outputDir;
     private final long calibrationMargin;
+    private final CalibrationCheck calibration;
 
     public JobIntake(CapabilityRegistry capabilities, ModelRoots roots, ModelStore store, Path outputDir, long calibrationMargin) {
+        this(capabilities, roots, store, outputDir, calibrationMargin, Optional.empty(), DemoModel.defaultCacheDir());
+    }
+
+    /**
+     * @param dataDir   shared/data, where the built-in calibration dataset names live (absent: those are not checked)
+     * @param demoCache the demo model's cache: its texts are checked only when it is already there
+     */
+    public JobIntake(CapabilityRegistry capabilities, ModelRoots roots, ModelStore store, Path outputDir, long calibrationMargin,
+                     Optional<Path> dataDir, Path demoCache) {
         this.capabilities = capabilities;
         this.roots = roots;
         this.store = store;
         this.outputDir = outputDir.toAbsolutePath().normalize();
         this.calibrationMargin = calibrationMargin;
+        this.calibration = new CalibrationCheck(dataDir, roots, demoCache);
     }
 
     public SubmitPlan prepare(String jobId, SubmitJobRequest req) throws JobRejected {
@@ -77,11 +93,21 @@ public final class JobIntake {
                 throw new JobRejected(Status.Code.FAILED_PRECONDITION, "model_uri: " + modelFile + " cannot be read: " + e.getMessage());
             }
             Map<String, Long> sizes = new LinkedHashMap<>();
-            for (Tensor t : model.tensors().values()) sizes.put(t.name(), t.data().byteSize());
+            List<RowFit.Matrix> matrices = new ArrayList<>();
+            for (Tensor t : model.tensors().values()) {
+                sizes.put(t.name(), t.data().byteSize());
+                if (t.shape().length == 2) matrices.add(new RowFit.Matrix(t.name(), t.cols()));
+            }
+            matrices.sort(java.util.Comparator.comparing(RowFit.Matrix::name));
             List<ShardRef> sourcePlan = ShardPlanner.perBlock(sizes.keySet());
             List<StagePlan> stagePlans = new ArrayList<>();
             for (int i = 0; i < recipe.stages().size(); i++) {
-                stagePlans.add(planStage(i, recipe.stages().get(i), offers.get(i), sizes, sourcePlan));
+                RecipeStage stage = recipe.stages().get(i);
+                Map<String, ParamSpec> specs = specs(offers.get(i).technique());
+                String at = "recipe_yaml: stages[" + i + "]." + stage.key();
+                RowFit.check(at, stage.params(), specs, matrices);
+                if (specs.containsKey(CalibrationSpec.DATASET)) calibration.check(at, effective(stage.params(), specs), model);
+                stagePlans.add(planStage(i, stage, offers.get(i), sizes, sourcePlan));
             }
             String source;
             try {
@@ -103,9 +129,7 @@ public final class JobIntake {
         }
         var offer = capabilities.find(stage.kind(), stage.method()).orElseThrow(() -> new JobRejected(Status.Code.INVALID_ARGUMENT,
                 at + ".method: unknown method '" + stage.method() + "' for " + stage.key() + " (known: " + String.join(", ", known) + ")"));
-        Technique t = offer.technique();
-        Map<String, ParamSpec> specs = new LinkedHashMap<>();
-        for (ParamSpec p : t.getParamsList()) specs.put(p.getName(), p);
+        Map<String, ParamSpec> specs = specs(offer.technique());
         for (var e : stage.params().entrySet()) {
             ParamSpec spec = specs.get(e.getKey());
             String field = at + "." + e.getKey();
@@ -121,6 +145,20 @@ public final class JobIntake {
             }
         }
         return offer;
+    }
+
+    private static Map<String, ParamSpec> specs(Technique t) {
+        Map<String, ParamSpec> specs = new LinkedHashMap<>();
+        for (ParamSpec p : t.getParamsList()) specs.put(p.getName(), p);
+        return specs;
+    }
+
+    /** The stage's parameters over the technique's defaults (what a service will run with). */
+    static Map<String, String> effective(Map<String, String> given, Map<String, ParamSpec> specs) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (ParamSpec p : specs.values()) if (!p.getDefaultValue().isEmpty()) m.put(p.getName(), p.getDefaultValue());
+        m.putAll(given);
+        return m;
     }
 
     private static void checkValue(String field, String value, ParamSpec spec) throws JobRejected {
@@ -155,8 +193,18 @@ public final class JobIntake {
                     + " + " + MemoryPlan.mib(calibrationMargin) + " calibration margin) but service '" + offer.service().getService()
                     + "' declares " + MemoryPlan.mib(declared));
         }
-        return StagePlan.newBuilder().setStageIndex(i).addAllShards(shards).setWholeModel(whole)
-                .setPeakBytes(plan.peakBytes()).setService(offer.service().getService()).build();
+        Map<String, ParamSpec> specs = specs(offer.technique());
+        StagePlan.Builder b = StagePlan.newBuilder().setStageIndex(i).addAllShards(shards).setWholeModel(whole)
+                .setPeakBytes(plan.peakBytes()).setService(offer.service().getService());
+        // sequential calibration: the technique's calib_mode (the stage's, else its default) says so; per block only
+        String mode = effective(stage.params(), specs).getOrDefault(CalibrationSpec.MODE, "");
+        if (!whole && mode.trim().equalsIgnoreCase(CalibrationMode.SEQUENTIAL.key())) b.setSequential(true);
+        // a stage that sets a needs_plan parameter (e.g. target_bpw) runs one plan task over every tensor first
+        if (specs.values().stream().anyMatch(p -> p.getNeedsPlan() && stage.params().containsKey(p.getName()))) {
+            b.setPlanShard(ShardRef.newBuilder().setShardId(ShardPlanner.PLAN).setIndex(shards.size())
+                    .addAllTensors(sizes.keySet().stream().sorted().toList()));
+        }
+        return b.build();
     }
 
     private void checkOutputPath(String path) throws JobRejected {

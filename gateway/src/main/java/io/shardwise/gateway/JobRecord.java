@@ -42,11 +42,13 @@ final class JobRecord {
     final Set<Integer> evaluated = new HashSet<>();
     final List<JobEvent> events = new ArrayList<>();
 
-    /** One stage as it runs: its input, the shards done so far (in arrival order) and its output. */
+    /** One stage as it runs: its input, its plan shard's result, the shards done so far (in arrival order) and its output. */
     static final class StageRun {
         final int index;
         String inputManifest = "";
         int shardCount;
+        /** The plan shard's ShardDone (not one of the stage's shards: it adds no tensors and is not counted). */
+        ShardDone planDone;
         final Map<String, ShardDone> done = new LinkedHashMap<>();
         boolean completed;
         String outputManifest = "";
@@ -55,6 +57,16 @@ final class JobRecord {
 
         StageRun(int index) {
             this.index = index;
+        }
+
+        /** The plan's blob digest for the stage's tasks, "" before the plan shard is done (or without one). */
+        String planDigest() {
+            return planDone == null ? "" : planDone.getPlan();
+        }
+
+        /** The shard's ShardDone was recorded already. */
+        boolean isDone(String shardId, boolean planShard) {
+            return planShard ? planDone != null : done.containsKey(shardId);
         }
     }
 
@@ -75,10 +87,17 @@ final class JobRecord {
         return stagePlans.get(stageIndex);
     }
 
+    /** A shard of the stage's plan, its plan shard included; null when it is neither. */
     ShardRef shard(int stageIndex, String shardId) {
         if (stageIndex < 0 || stageIndex >= stagePlans.size()) return null;
         for (ShardRef s : stagePlans.get(stageIndex).getShardsList()) if (s.getShardId().equals(shardId)) return s;
-        return null;
+        return isPlanShard(stageIndex, shardId) ? stagePlans.get(stageIndex).getPlanShard() : null;
+    }
+
+    boolean isPlanShard(int stageIndex, String shardId) {
+        if (stageIndex < 0 || stageIndex >= stagePlans.size()) return false;
+        StagePlan p = stagePlans.get(stageIndex);
+        return p.hasPlanShard() && p.getPlanShard().getShardId().equals(shardId);
     }
 
     int stageCount() {
@@ -124,7 +143,8 @@ final class JobRecord {
             }
             case SHARD_COMPLETED -> {
                 var s = e.getShardCompleted();
-                stage(s.getStageIndex()).done.put(s.getShardId(), s.getDone());
+                if (isPlanShard(s.getStageIndex(), s.getShardId())) stage(s.getStageIndex()).planDone = s.getDone();
+                else stage(s.getStageIndex()).done.put(s.getShardId(), s.getDone());
             }
             case STAGE_COMPLETED -> {
                 var s = e.getStageCompleted();

@@ -15,9 +15,10 @@ import java.util.TreeMap;
  * Cuts a model into shards: {@code embed} (token_embd.weight), {@code block.N} (blk.N.*) in block
  * order, {@code head} (output_norm.weight and output.weight when not tied); a whole-model technique
  * gets one shard {@code model} with every tensor. A tensor that fits none of these goes to {@code head}.
+ * A stage with a plan runs one more shard, {@code plan}, over every tensor before the others.
  */
 public final class ShardPlanner {
-    public static final String EMBED = "embed", HEAD = "head", MODEL = "model";
+    public static final String EMBED = "embed", HEAD = "head", MODEL = "model", PLAN = "plan", BLOCK_PREFIX = "block.";
 
     private ShardPlanner() {
     }
@@ -37,7 +38,7 @@ public final class ShardPlanner {
         }
         List<ShardRef> out = new ArrayList<>();
         if (!embed.isEmpty()) out.add(ref(EMBED, out.size(), embed));
-        for (var b : blocks.entrySet()) out.add(ref("block." + b.getKey(), out.size(), b.getValue()));
+        for (var b : blocks.entrySet()) out.add(ref(BLOCK_PREFIX + b.getKey(), out.size(), b.getValue()));
         if (!head.isEmpty()) out.add(ref(HEAD, out.size(), head));
         return out;
     }

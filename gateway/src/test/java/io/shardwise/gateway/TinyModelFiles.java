@@ -20,22 +20,34 @@ final class TinyModelFiles {
     }
 
     static Path write(Path dir, String name, long seed) throws IOException {
+        List<String> tokens = new ArrayList<>(List.of("<unk>", "\n<s>\n", "\n</s>\n"));
+        for (int i = 3; i < VOCAB; i++) tokens.add(String.valueOf((char) ('a' + i - 3)));
+        return write(dir, name, seed, tokens);
+    }
+
+    /** The same shape with a byte-fallback vocabulary (unk, BOS, EOS, then the 256 byte tokens): any text encodes, one token per byte. */
+    static Path writeWithByteVocab(Path dir, String name, long seed) throws IOException {
+        List<String> tokens = new ArrayList<>(List.of("<unk>", "\n<s>\n", "\n</s>\n"));
+        for (int b = 0; b < 256; b++) tokens.add(String.format("<0x%02X>", b));
+        return write(dir, name, seed, tokens);
+    }
+
+    private static Path write(Path dir, String name, long seed, List<String> tokens) throws IOException {
+        int vocab = tokens.size();
         Files.createDirectories(dir);
         int head = DIM / HEADS, kv = DIM * KV_HEADS / HEADS;
-        long floats = (long) VOCAB * DIM
+        long floats = (long) vocab * DIM
                 + LAYERS * (2L * DIM + (long) DIM * DIM * 2 + 2L * DIM * kv + 3L * DIM * HIDDEN)
                 + DIM + 2L * SEQ * (head / 2);
         ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(28 + 4 * floats)).order(ByteOrder.LITTLE_ENDIAN);
-        for (int v : new int[]{DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, SEQ}) b.putInt(v);
+        for (int v : new int[]{DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, vocab, SEQ}) b.putInt(v);
         Random r = new Random(seed);
         for (long i = 0; i < floats; i++) b.putFloat((float) (r.nextGaussian() * 0.2));
         Path file = dir.resolve(name);
         Files.write(file, b.array());
-        List<String> tokens = new ArrayList<>(List.of("<unk>", "\n<s>\n", "\n</s>\n"));
-        for (int i = 3; i < VOCAB; i++) tokens.add(String.valueOf((char) ('a' + i - 3)));
-        float[] scores = new float[VOCAB];
-        for (int i = 0; i < VOCAB; i++) scores[i] = -i;
-        Files.write(dir.resolve("tok" + VOCAB + ".bin"), Llama2cTokenizerFile.write(new Vocabulary(tokens, scores, 8, 1, 2)));
+        float[] scores = new float[vocab];
+        for (int i = 0; i < vocab; i++) scores[i] = -i;
+        Files.write(dir.resolve("tok" + vocab + ".bin"), Llama2cTokenizerFile.write(new Vocabulary(tokens, scores, 8, 1, 2)));
         return file;
     }
 
