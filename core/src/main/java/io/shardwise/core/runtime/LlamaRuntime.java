@@ -11,15 +11,15 @@ import java.util.Arrays;
  * ({@link RowKernels} dot products, activations quantized as llama.cpp does): RMSNorm, RoPE (interleaved or NEOX,
  * scaled), grouped-query attention with optional q/k/v biases, SwiGLU MLP, tied or untied classifier.
  * Output rows of every linear layer and the attention heads are split across {@link ParallelRows}; each value
- * is computed the same way whatever the thread count. A {@link Session} holds one sequence's KV cache and runs
- * several tokens at once (prefill, causal attention) or one at a time (decode). The runtime is immutable and may
- * be shared; a session belongs to one thread.
+ * is computed the same way whatever the thread count. A {@link Session} holds one sequence's KV cache (float32, or
+ * KIVI int8/int4: {@link #withKvCache}) and runs several tokens at once (prefill, {@link CausalAttention}) or one at
+ * a time (decode). The runtime is immutable and may be shared; a session belongs to one thread.
  */
 public final class LlamaRuntime {
     /** Tokens pushed through the layers at once: bounds the activation buffers whatever the prefill length. */
     static final int BATCH = 128;
-    /** A piece of a parallel linear layer holds at least this many multiply-adds. */
-    private static final int MIN_WORK = 1 << 15;
+    /** A piece of a parallel linear layer (or of attention) holds at least this many multiply-adds. */
+    static final int MIN_WORK = 1 << 15;
 
     private final LlamaWeights w;
     private final Kernels k;
@@ -27,6 +27,8 @@ public final class LlamaRuntime {
     private final ParallelRows par;
     /** Drop each layer's mapped pages from this process once the layer has run (see {@link #releasingPages()}). */
     private final boolean releasePages;
+    private final KvCacheType kvType;
+    private final int kvGroup;
 
     public LlamaRuntime(LlamaModel model) {
         this(new LlamaWeights(model), Kernels.preferred());
@@ -44,15 +46,18 @@ public final class LlamaRuntime {
     }
 
     public LlamaRuntime(LlamaWeights weights, Kernels kernels, RowKernels rowKernels, ParallelRows parallel) {
-        this(weights, kernels, rowKernels, parallel, false);
+        this(weights, kernels, rowKernels, parallel, false, KvCacheType.F32, KvCacheType.DEFAULT_GROUP);
     }
 
-    private LlamaRuntime(LlamaWeights weights, Kernels kernels, RowKernels rowKernels, ParallelRows parallel, boolean releasePages) {
+    private LlamaRuntime(LlamaWeights weights, Kernels kernels, RowKernels rowKernels, ParallelRows parallel, boolean releasePages,
+                         KvCacheType kvType, int kvGroup) {
         this.w = weights;
         this.k = kernels;
         this.rk = rowKernels;
         this.par = weights.threadConfined() ? ParallelRows.of(1) : parallel; // confined memory: the owner thread alone
         this.releasePages = releasePages;
+        this.kvType = kvType;
+        this.kvGroup = kvGroup;
     }
 
     /**
@@ -61,7 +66,23 @@ public final class LlamaRuntime {
      * largest tensor instead of the whole model. Results are unchanged.
      */
     public LlamaRuntime releasingPages() {
-        return new LlamaRuntime(w, k, rk, par, true);
+        return new LlamaRuntime(w, k, rk, par, true, kvType, kvGroup);
+    }
+
+    /** The same runtime whose sessions keep their KV cache as {@code type} (KIVI groups of {@value KvCacheType#DEFAULT_GROUP} tokens). */
+    public LlamaRuntime withKvCache(KvCacheType type) {
+        return withKvCache(type, KvCacheType.DEFAULT_GROUP);
+    }
+
+    /** The same runtime whose sessions keep their KV cache as {@code type}, key channels quantized over groups of {@code group} tokens. */
+    public LlamaRuntime withKvCache(KvCacheType type, int group) {
+        if (type == null) throw new IllegalArgumentException("KV-cache type is missing (known: " + KvCacheType.labels() + ")");
+        if (group < 1) throw new IllegalArgumentException("KV-cache group size must be at least 1, got " + group);
+        return new LlamaRuntime(w, k, rk, par, releasePages, type, group);
+    }
+
+    public KvCacheType kvCache() {
+        return kvType;
     }
 
     public LlamaConfig config() {
@@ -131,16 +152,13 @@ public final class LlamaRuntime {
         void input(Linear[] weights, float[] x, int off, int T, int n);
     }
 
-    /** One sequence: KV cache (keys and values transposed, [kv head][head dim][position]) and work buffers. */
+    /** One sequence: KV cache, attention over it and work buffers. */
     public final class Session {
-        private static final int TILE = 4;
         private final int capacity;
-        /** Row length of the cache and score rows: capacity padded so attention runs whole vectors. */
-        private final int stride;
-        private final float[][] keys, values;
+        private final KvCache cache;
+        private final CausalAttention attention;
         private final RotaryTable rope;
-        /** Per parallel piece: attention scores and row sums, prepared activations. */
-        private final float[][] scores, rowSums;
+        /** Per parallel piece: prepared activations. */
         private final Activation[][] acts;
         private int position;
         private int rowsAllocated;
@@ -152,14 +170,10 @@ public final class LlamaRuntime {
             LlamaConfig c = w.config;
             if (capacity <= 0) throw new IllegalArgumentException("session capacity must be positive, got " + capacity);
             this.capacity = capacity;
-            this.stride = LlamaWeights.roundUp(capacity);
-            this.keys = new float[c.nLayers()][Math.multiplyExact(c.kvDim(), stride)];
-            this.values = new float[c.nLayers()][Math.multiplyExact(c.kvDim(), stride)];
+            this.cache = KvCache.create(kvType, kvGroup, c, capacity);
+            this.attention = new CausalAttention(c, k, par, cache);
             this.rope = new RotaryTable(c, capacity);
-            int pieces = par.threads();
-            this.scores = new float[pieces][TILE * stride];
-            this.rowSums = new float[pieces][TILE];
-            this.acts = new Activation[pieces][0];
+            this.acts = new Activation[par.threads()][0];
         }
 
         public int position() {
@@ -224,6 +238,7 @@ public final class LlamaRuntime {
         /** Empties the KV cache: the next token is at position 0. */
         public void reset() {
             position = 0;
+            cache.reset();
         }
 
         public Logits forward(int token) {
@@ -322,18 +337,15 @@ public final class LlamaRuntime {
             addBias(kk, L.bk(), T);
             addBias(vv, L.bv(), T);
             float scale = (float) (1.0 / Math.sqrt(c.headSize())); // run.c divides scores by sqrt(head_size); folded into q once
-            float[] kc = keys[l], vc = values[l];
             for (int t = 0; t < T; t++) {
                 int pos = position + t;
                 rope.rotate(k, q, t * dim, dim, pos);
                 rope.rotate(k, kk, t * kvDim, kvDim, pos);
                 for (int i = t * dim; i < (t + 1) * dim; i++) q[i] *= scale;
-                for (int j = 0; j < kvDim; j++) {
-                    kc[j * stride + pos] = kk[t * kvDim + j];
-                    vc[j * stride + pos] = vv[t * kvDim + j];
-                }
+                cache.store(l, pos, kk, t * kvDim, vv, t * kvDim);
             }
-            attention(l, T);
+            attention.run(l, q, position, T, att);
+            cache.endBatch(l);
             linear(att, 0, T, new Linear[]{L.wo()}, new float[][]{xb2}, new int[1], new int[]{dim});
             for (int i = 0; i < T * dim; i++) x[i] += xb2[i];
             rmsnorm(x, L.ffnNorm(), xb, T);
@@ -390,41 +402,6 @@ public final class LlamaRuntime {
             if (bias == null) return;
             int n = bias.length;
             for (int t = 0; t < T; t++) for (int i = 0; i < n; i++) v[t * n + i] += bias[i];
-        }
-
-        /**
-         * Causal attention of the T new positions over the cache, heads split across threads; for each head a tile of
-         * up to 4 positions at a time (GQA: query heads share kv heads). Scores run to a whole vector past each row's
-         * last position; those entries are set to -inf, so they weigh exactly zero.
-         */
-        private void attention(int l, int T) {
-            LlamaConfig c = w.config;
-            int hs = c.headSize(), dim = c.dim(), group = c.nHeads() / c.nKvHeads();
-            float[] kc = keys[l], vc = values[l];
-            long perHead = (long) T * (position + T) * hs * 2;
-            int minHeads = (int) Math.max(1, Math.min(c.nHeads(), MIN_WORK / Math.max(1, perHead)));
-            par.run(c.nHeads(), minHeads, 1, (piece, h0, h1) -> {
-                float[] sc = scores[piece], sums = rowSums[piece];
-                for (int h = h0; h < h1; h++) {
-                    int kvBase = (h / group) * hs * stride;
-                    for (int t0 = 0; t0 < T; t0 += TILE) {
-                        int rows = Math.min(TILE, T - t0);
-                        int span = LlamaWeights.roundUp(position + t0 + rows);
-                        k.gemm(q, t0 * dim + h * hs, dim, rows, hs, kc, kvBase, stride, span, sc, 0, stride);
-                        for (int r = 0; r < rows; r++) {
-                            int n = position + t0 + r + 1;
-                            Arrays.fill(sc, r * stride + n, r * stride + span, Float.NEGATIVE_INFINITY);
-                            sums[r] = k.expInPlace(sc, r * stride, span, k.max(sc, r * stride, span));
-                        }
-                        int out = t0 * dim + h * hs;
-                        k.weightedSumT(sc, stride, rows, span, vc, kvBase, stride, hs, att, out, dim);
-                        for (int r = 0; r < rows; r++) {
-                            float inv = 1f / sums[r];
-                            for (int d = 0; d < hs; d++) att[out + r * dim + d] *= inv;
-                        }
-                    }
-                }
-            });
         }
 
         private void rmsnorm(float[] in, float[] weight, float[] out, int T) {

@@ -45,6 +45,16 @@ public final class Perplexity {
         return evaluateTokens(rt, t.bos(), cap(t.encode(Files.readAllBytes(file)), maxTokens), threads);
     }
 
+    /** {@link #evaluateFile(LlamaModel, Path, long)} with the KV cache kept as {@code kv} (f32, or KIVI int8/int4). */
+    public static PerplexityResult evaluateFile(LlamaModel m, Path file, long maxTokens, KvCacheType kv) throws IOException {
+        return evaluateFile(new LlamaRuntime(m), Tokenizers.forVocabulary(m.vocabulary()), file, maxTokens, defaultThreads(), kv);
+    }
+
+    /** {@link #evaluateFile(LlamaRuntime, TextTokenizer, Path, long, int)} with the sessions' KV cache kept as {@code kv}. */
+    public static PerplexityResult evaluateFile(LlamaRuntime rt, TextTokenizer t, Path file, long maxTokens, int threads, KvCacheType kv) throws IOException {
+        return evaluateFile(rt.withKvCache(kv), t, file, maxTokens, threads);
+    }
+
     /** The context the protocol uses for a model: its seq_len, at most {@value #MAX_CONTEXT}. */
     public static int context(LlamaConfig c) {
         return Math.min(c.seqLen(), MAX_CONTEXT);
