@@ -18,6 +18,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class TensorCodecs {
 
     private static final Map<TensorType, TensorCodec> CODECS = new LinkedHashMap<>();
+    /** GroupIntType is parameterized (bits, group size, symmetry): its codecs are made on first use. */
+    private static final Map<GroupIntType, TensorCodec> GROUP_INT = new java.util.concurrent.ConcurrentHashMap<>();
     /** RowInt8Type is parameterized (I8_F16X<k> for any k): its codecs are made on first use. */
     private static final Map<RowInt8Type, TensorCodec> ROW_INT8 = new ConcurrentHashMap<>();
 
@@ -58,10 +60,11 @@ public final class TensorCodecs {
     }
 
     public static boolean supports(TensorType type) {
-        return type instanceof RowInt8Type || CODECS.containsKey(type);
+        return type instanceof GroupIntType || type instanceof RowInt8Type || CODECS.containsKey(type);
     }
 
     public static TensorCodec codec(TensorType type) {
+        if (type instanceof GroupIntType g) return GROUP_INT.computeIfAbsent(g, io.shardwise.core.quant.GroupIntCodec::new);
         if (type instanceof RowInt8Type r) return ROW_INT8.computeIfAbsent(r, RowInt8Codec::new);
         TensorCodec c = CODECS.get(type);
         if (c == null) throw new UnsupportedOperationException("no codec for tensor type " + type.typeName() + " (supported: " + CODECS.keySet() + ")");
