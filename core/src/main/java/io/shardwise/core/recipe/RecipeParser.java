@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.shardwise.core.runtime.KvCacheType;
 import io.shardwise.proto.v1.StageKind;
 import org.yaml.snakeyaml.error.Mark;
 import org.yaml.snakeyaml.error.MarkedYAMLException;
@@ -28,7 +29,7 @@ import java.util.regex.Pattern;
  */
 public final class RecipeParser {
     public static final List<String> TOP_KEYS = List.of("model", "stages", "evaluate", "output");
-    public static final List<String> EVALUATE_KEYS = List.of("suites", "compare_to", "max_tokens");
+    public static final List<String> EVALUATE_KEYS = List.of("suites", "compare_to", "max_tokens", "kv_cache");
     public static final List<String> OUTPUT_KEYS = List.of("format", "type", "path");
     public static final List<String> OUTPUT_FORMATS = List.of("gguf");
     /** Tensor types a GGUF output file can hold that the project writes. */
@@ -175,7 +176,30 @@ public final class RecipeParser {
             if (!m.canConvertToInt() || !m.isIntegralNumber() || m.asInt() < 0) throw new RecipeException("evaluate.max_tokens", "expected a whole number >= 0, got " + describe(m));
             maxTokens = m.asInt();
         }
-        return new Recipe.Evaluate(suites, compare, maxTokens);
+        return new Recipe.Evaluate(suites, compare, maxTokens, kvCache(node.get("kv_cache")));
+    }
+
+    /** {@code kv_cache: [int8, int4]}: KV-cache types scored besides float32 (which is always scored). */
+    private static List<String> kvCache(JsonNode node) throws RecipeException {
+        List<String> out = new ArrayList<>();
+        if (node == null || node.isNull()) return out;
+        if (!node.isArray()) throw new RecipeException("evaluate.kv_cache", "expected a list of KV-cache types (int8, int4), got " + describe(node));
+        for (int i = 0; i < node.size(); i++) {
+            String at = "evaluate.kv_cache[" + i + "]";
+            JsonNode item = node.get(i);
+            if (item == null || item.isNull()) throw new RecipeException(at, "no value");
+            if (!item.isValueNode()) throw new RecipeException(at, "expected a KV-cache type (int8, int4), got " + describe(item));
+            KvCacheType type;
+            try {
+                type = KvCacheType.parse(item.asText());
+            } catch (IllegalArgumentException e) {
+                throw new RecipeException(at, "'" + item.asText() + "' is not a KV-cache type (known: int8, int4)");
+            }
+            if (!type.quantized()) throw new RecipeException(at, "'" + item.asText() + "': f32 is always scored; list int8 and/or int4");
+            if (out.contains(type.label())) throw new RecipeException(at, "'" + type.label() + "' is listed twice");
+            out.add(type.label());
+        }
+        return out;
     }
 
     private static Recipe.Output output(JsonNode node) throws RecipeException {

@@ -164,6 +164,21 @@ class RecipeParserTest {
     }
 
     @Test
+    void kvCacheTypesAreCarriedToTheEvaluateSpecAndCheckedEachByIndex() throws RecipeException {
+        String s = "stages:\n  - prune: { method: magnitude }\n";
+        Recipe r = RecipeParser.parse(s + "evaluate: { suites: [tinystories], kv_cache: [int8, INT4] }\n");
+        assertEquals(java.util.List.of("int8", "int4"), r.evaluate().kvCache());
+        assertEquals(java.util.List.of("int8", "int4"), r.toProto().getEvaluate().getKvCacheList());
+        assertEquals(java.util.List.of(), RecipeParser.parse(s + "evaluate: { suites: [tinystories] }\n").toProto().getEvaluate().getKvCacheList());
+        assertEquals("evaluate.kv_cache[1]: 'int3' is not a KV-cache type (known: int8, int4)",
+                error(s + "evaluate: { kv_cache: [int8, int3] }\n").getMessage());
+        assertEquals("evaluate.kv_cache[0]", error(s + "evaluate: { kv_cache: [f32] }\n").field());
+        assertEquals("evaluate.kv_cache[1]", error(s + "evaluate: { kv_cache: [int4, int4] }\n").field());
+        assertEquals("evaluate.kv_cache[0]", error(s + "evaluate: { kv_cache: [{ type: int8 }] }\n").field());
+        assertEquals("evaluate.kv_cache", error(s + "evaluate: { kv_cache: int8 }\n").field());
+    }
+
+    @Test
     void yamlSyntaxErrorGivesLineAndColumn() {
         RecipeException e = error("stages:\n  - prune: { method: magnitude, sparsity: 0.5\n  - quantize: { method: rtn }\n");
         assertEquals("recipe", e.field());
