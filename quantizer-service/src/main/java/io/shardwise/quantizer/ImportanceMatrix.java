@@ -1,0 +1,56 @@
+package io.shardwise.quantizer;
+
+import io.shardwise.core.runtime.Linear;
+import io.shardwise.core.runtime.LlamaRuntime;
+import io.shardwise.core.tensor.Tensor;
+import io.shardwise.core.tensor.TensorCodecs;
+import io.shardwise.core.tensor.TensorType;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The importance matrix of llama.cpp's {@code imatrix} tool (ggml-org/llama.cpp #4861, "importance matrix" K-quants):
+ * for each linear, imp_j = (1/T) sum_t x_tj^2 over the calibration tokens, one weight per input column; the K-quant
+ * and IQ quantizers minimize sum_j imp_j (w_j - q_j)^2-style weighted errors with it (ggml's quantize_chunk).
+ */
+public final class ImportanceMatrix implements LlamaRuntime.LinearObserver {
+    private static final class Sums {
+        final double[] sq;
+        long tokens;
+
+        Sums(int n) {
+            sq = new double[n];
+        }
+    }
+
+    private final Map<String, Sums> byTensor = new HashMap<>();
+
+    @Override
+    public void input(Linear[] weights, float[] x, int off, int T, int n) {
+        Sums s = byTensor.computeIfAbsent(weights[0].name(), k -> new Sums(n));
+        for (Linear w : weights) byTensor.putIfAbsent(w.name(), s);
+        for (int t = 0; t < T; t++) {
+            int base = off + t * n;
+            for (int j = 0; j < n; j++) s.sq[j] += (double) x[base + j] * x[base + j];
+        }
+        s.tokens += T;
+    }
+
+    /** A tensor's per-column mean x^2, null when calibration never ran it. */
+    public float[] of(String tensor) {
+        Sums s = byTensor.get(tensor);
+        if (s == null || s.tokens == 0) return null;
+        float[] out = new float[s.sq.length];
+        for (int j = 0; j < out.length; j++) out[j] = (float) (s.sq[j] / s.tokens);
+        return out;
+    }
+
+    /** Quantizes {@code w} to {@code type} weighting columns by {@code importance} (null: plainly), as ggml does. */
+    public static Tensor quantize(Tensor w, TensorType type, float[] importance) {
+        if (importance != null && importance.length != w.cols()) {
+            throw new IllegalArgumentException(w.name() + ": importance of " + importance.length + " columns for rows of " + w.cols());
+        }
+        return TensorCodecs.quantize(w.name(), w.shape(), w.toFloats(), type, importance);
+    }
+}
