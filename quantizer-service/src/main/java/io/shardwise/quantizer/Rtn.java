@@ -15,8 +15,8 @@ import java.util.Optional;
  * Model Compression for LLMs", weight-only quantization): every weight is mapped to its nearest grid point,
  * q = round(w / s). Grids: ggml's block formats Q8_0 (s = absmax/127 per 32 weights) and Q4_0 (s = -max/8,
  * q + 8 in 4 bits), and per-output-channel asymmetric int8/int4 (s = (max - min) / (2^b - 1), zero point z).
- * A matrix whose row length is not a multiple of the block size falls back to F16, as llama.cpp's quantize
- * does as its last resort; the fallback is reported, never silent. Every grid is per row or per block, so a
+ * A matrix whose row length is not a multiple of the block size falls back to a fallback type (F16 unless told,
+ * llama.cpp's last resort); the fallback is reported, never silent. Every grid is per row or per block, so a
  * tensor is quantized a bounded chunk of rows at a time, straight from its (mapped) input.
  */
 public final class Rtn {
@@ -40,8 +40,13 @@ public final class Rtn {
      * output, memory holds one chunk of floats; mapped input pages are released as soon as they are read.
      */
     public static Quantized quantize(Tensor weights, TensorType target, Arena arena) {
-        Optional<String> fallback = fallback(weights.name(), weights.shape(), target);
-        TensorType type = fallback.isPresent() ? GgmlType.F16 : target;
+        return quantize(weights, target, GgmlType.F16, arena);
+    }
+
+    /** As {@link #quantize(Tensor, TensorType, Arena)}, a misfit row going to {@code fallbackType} (which must fit it). */
+    public static Quantized quantize(Tensor weights, TensorType target, TensorType fallbackType, Arena arena) {
+        Optional<String> fallback = fallback(weights.name(), weights.shape(), target, fallbackType);
+        TensorType type = fallback.isPresent() ? fallbackType : target;
         TensorCodec from = TensorCodecs.codec(weights.type());
         TensorCodec to = TensorCodecs.codec(type);
         int cols = weights.cols();
@@ -66,14 +71,21 @@ public final class Rtn {
 
     /** Quantizes float32 values of ggml shape {@code shape} (ne0 = row length) to {@code target}. */
     public static Quantized quantize(String name, long[] shape, float[] values, TensorType target) {
-        Optional<String> fallback = fallback(name, shape, target);
+        Optional<String> fallback = fallback(name, shape, target, GgmlType.F16);
         return new Quantized(TensorCodecs.quantize(name, shape, values, fallback.isPresent() ? GgmlType.F16 : target), fallback);
     }
 
-    private static Optional<String> fallback(String name, long[] shape, TensorType target) {
-        if (target instanceof GgmlType g && g.isQuantized() && !g.fitsRow(shape[0])) {
-            return Optional.of(name + ": row " + shape[0] + " % " + g.blockSize + " != 0 -> F16 fallback");
+    /** True when a row of {@code rowLength} elements can be stored in {@code type} (block types need whole blocks). */
+    public static boolean fits(TensorType type, long rowLength) {
+        return !(type instanceof GgmlType g) || g.fitsRow(rowLength);
+    }
+
+    private static Optional<String> fallback(String name, long[] shape, TensorType target, TensorType fallbackType) {
+        if (fits(target, shape[0])) return Optional.empty();
+        if (!fits(fallbackType, shape[0])) {
+            throw new IllegalArgumentException(name + ": row " + shape[0] + " fits neither " + target.typeName()
+                    + " nor the fallback " + fallbackType.typeName() + " (params.fallback)");
         }
-        return Optional.empty();
+        return Optional.of(name + ": row " + shape[0] + " % " + ((GgmlType) target).blockSize + " != 0 -> " + fallbackType.typeName() + " fallback");
     }
 }

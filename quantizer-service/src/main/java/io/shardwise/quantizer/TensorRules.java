@@ -63,6 +63,23 @@ public record TensorRules(List<Pattern> ignore, List<Override> overrides, Option
         return ignore.stream().anyMatch(p -> matches(p, tensor));
     }
 
+    /** The first override whose regex matches {@code tensor}, if any. */
+    public Optional<Override> overrideFor(String tensor) {
+        return overrides.stream().filter(o -> matches(o.pattern(), tensor)).findFirst();
+    }
+
+    /** Refuses an override that sets a parameter outside {@code overridable}, naming it. */
+    public void requireOverridable(String method, java.util.Set<String> overridable) {
+        for (Override o : overrides) {
+            for (String k : o.params().keySet()) {
+                if (!overridable.contains(k)) {
+                    throw new IllegalArgumentException(method + ": params.overrides." + o.pattern().pattern() + "." + k
+                            + " is not a parameter " + method + " can override per tensor (known: " + String.join(", ", new java.util.TreeSet<>(overridable)) + ")");
+                }
+            }
+        }
+    }
+
     /** The stage's parameters with the first matching override's on top. */
     public Map<String, String> paramsFor(String tensor, Map<String, String> stageParams) {
         for (Override o : overrides) {
