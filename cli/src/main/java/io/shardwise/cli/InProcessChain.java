@@ -1,6 +1,8 @@
 package io.shardwise.cli;
 
 import io.shardwise.core.blob.FileBlobStore;
+import io.shardwise.core.calib.CalibrationMode;
+import io.shardwise.core.calib.CalibrationSpec;
 import io.shardwise.core.format.GgufLlama;
 import io.shardwise.core.format.ModelFiles;
 import io.shardwise.core.manifest.ModelStore;
@@ -17,15 +19,18 @@ import io.shardwise.core.work.ShardOutput;
 import io.shardwise.core.work.ShardTechnique;
 import io.shardwise.proto.v1.ModelManifest;
 import io.shardwise.proto.v1.ModelScored;
+import io.shardwise.proto.v1.ParamSpec;
 import io.shardwise.proto.v1.ShardRef;
 import io.shardwise.proto.v1.StageSpec;
 import io.shardwise.proto.v1.TensorEntry;
+import io.shardwise.proto.v1.Technique;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -36,6 +41,9 @@ import java.util.function.Consumer;
  * The same job without Kafka: the recipe's stages run one shard after another in this JVM by calling
  * the services' technique classes, outputs go through the same blob store and manifests, every model
  * is scored with the same perplexity protocol. It exists to measure what the distributed path costs.
+ * As the gateway plans them: a stage that sets a {@code needs_plan} parameter runs its plan shard first and hands
+ * its plan to every shard; a sequential stage ({@code calib_mode}) runs its blocks in order, each reading the
+ * output activations of the block before it, and the head reads the last block's.
  */
 final class InProcessChain {
     record Result(ScoreTable table, List<String> scoredLines, String outputPath, double seconds, String finalManifest) {
@@ -80,7 +88,8 @@ final class InProcessChain {
         for (StageSpec stage : proto.getStagesList()) {
             ShardTechnique t = techniques.find(stage.getKind(), stage.getMethod()).orElseThrow(() -> new IllegalArgumentException(
                     "stages[" + stage.getIndex() + "]: no " + stage.getKind() + " technique '" + stage.getMethod() + "' on the classpath (known: "
-                            + String.join(", ", techniques.methods(stage.getKind())) + ")"));
+                            + String.join(", ", techniques.methods(stage.getKind())) + ")"
+                            + (techniques.skipped().isEmpty() ? "" : "; not loadable here: " + techniques.skipped())));
             input = runStage(store, jobId, stage, t, input, source);
             scoring.score(input, stage.getIndex(), stage.getName(), stage.getMethod(), scored);
         }
@@ -99,19 +108,62 @@ final class InProcessChain {
         List<TensorEntry> replaced = new ArrayList<>();
         Map<String, Double> stats = new TreeMap<>();
         String label = "stage " + stage.getIndex() + " " + stage.getName() + "/" + stage.getMethod();
+        Map<String, String> params = effectiveParams(t.describe(), stage.getParamsMap());
+        // the gateway's rules: a needs_plan parameter set -> a plan shard first; calib_mode sequential -> blocks in order, each on the last one's outputs
+        String planDigest = "";
+        if (t.describe().getParamsList().stream().anyMatch(p -> p.getNeedsPlan() && stage.getParamsMap().containsKey(p.getName()))) {
+            ShardOutput so = runShard(store, jobId, stage, t, in, input, src, source, shard("plan", plan.size(), names.stream().sorted().toList()), "", "", label).output();
+            if (so.plan().isEmpty()) throw new IllegalStateException(label + ": the plan shard finished without a plan");
+            planDigest = so.plan();
+            so.notes().forEach(n -> log.accept(label + ": note: " + n));
+        }
+        boolean sequential = !t.wholeModel() && CalibrationMode.SEQUENTIAL.key().equalsIgnoreCase(params.getOrDefault(CalibrationSpec.MODE, "").trim());
+        String activations = "";
         for (ShardRef shard : plan) {
-            long s0 = System.nanoTime();
-            Map<String, Tensor> tensors = store.tensors(in, shard.getTensorsList());
-            ShardInput si = new ShardInput(jobId, stage, shard, tensors, in, input, src, source, store, ShardInput.Progress.NONE);
-            ShardOutput so = t.apply(si);
-            if (!so.tensors().isEmpty()) replaced.addAll(store.storeTensors(so.tensors().values()));
+            boolean chained = sequential && (shard.getShardId().startsWith("block.") || shard.getShardId().equals("head"));
+            Done d = runShard(store, jobId, stage, t, in, input, src, source, shard, chained ? activations : "", planDigest, label);
+            ShardOutput so = d.output();
+            if (chained && shard.getShardId().startsWith("block.")) {
+                if (so.activations().isEmpty()) throw new IllegalStateException(label + ": shard " + shard.getShardId()
+                        + " returned no output activations, which sequential calibration hands to the next block");
+                activations = so.activations();
+            }
+            replaced.addAll(d.stored());
             so.stats().forEach((k, v) -> stats.merge(k, v, Double::sum));
             so.notes().forEach(n -> log.accept(label + ": note: " + n));
-            log.accept(String.format(Locale.ROOT, "%s: shard %-8s done %d ms", label, shard.getShardId(), (System.nanoTime() - s0) / 1_000_000));
         }
         String out = store.derive(input, stage, replaced);
-        log.accept(label + ": done -> " + JobFormat.shortDigest(out) + (stats.isEmpty() ? "" : "  " + JobFormat.stats(stats)));
+        log.accept(label + ": done -> " + JobFormat.shortDigest(out) + (sequential ? "  (sequential)" : "") + (stats.isEmpty() ? "" : "  " + JobFormat.stats(stats)));
         return out;
+    }
+
+    /** What one shard task made, its tensors already in the blob store (the task's arena is closed). */
+    private record Done(ShardOutput output, List<TensorEntry> stored) {
+    }
+
+    /** One shard as a service runs it: its tensors mapped in an arena of its own, outputs stored before the arena closes. */
+    private Done runShard(ModelStore store, String jobId, StageSpec stage, ShardTechnique t, ModelManifest in, String input,
+                                 ModelManifest src, String source, ShardRef shard, String activations, String planDigest, String label) throws Exception {
+        long s0 = System.nanoTime();
+        ShardOutput so;
+        List<TensorEntry> stored;
+        try (Arena arena = Arena.ofShared()) { // shared: the runtime reads weights from its worker threads
+            Map<String, Tensor> tensors = store.tensors(in, shard.getTensorsList(), arena);
+            ShardInput si = new ShardInput(jobId, stage, shard, tensors, in, input, src, source, store, ShardInput.Progress.NONE, arena,
+                    activations, planDigest);
+            so = t.apply(si);
+            stored = so.tensors().isEmpty() ? List.of() : store.storeTensors(so.tensors().values());
+        }
+        log.accept(String.format(Locale.ROOT, "%s: shard %-8s done %d ms", label, shard.getShardId(), (System.nanoTime() - s0) / 1_000_000));
+        return new Done(so, stored);
+    }
+
+    /** The stage's parameters over the technique's defaults, as the gateway plans with them. */
+    static Map<String, String> effectiveParams(Technique technique, Map<String, String> given) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (ParamSpec p : technique.getParamsList()) if (!p.getDefaultValue().isEmpty()) m.put(p.getName(), p.getDefaultValue());
+        m.putAll(given);
+        return m;
     }
 
     /** The gateway's plan: embed, block.N in order, head (DESIGN.md, shards). */
