@@ -80,7 +80,8 @@ public class EvalTaskConsumer {
         for (int attempt = 1; attempt <= attempts; attempt++) {
             try {
                 long t0 = System.nanoTime();
-                LOG.infof("%sevaluating %s on %s (attempt %d/%d)", where, task.getManifest().substring(0, 12), task.getSpec().getDatasetsList(), attempt, attempts);
+                LOG.infof("%sevaluating %s on %s, KV caches f32 %s (attempt %d/%d)", where, task.getManifest().substring(0, 12),
+                        task.getSpec().getDatasetsList(), task.getSpec().getKvCacheList(), attempt, attempts);
                 List<ModelScored> scores = evaluator.evaluate(task);
                 for (ModelScored s : scores) publisher.scored(s);
                 evaluated.incrementAndGet();

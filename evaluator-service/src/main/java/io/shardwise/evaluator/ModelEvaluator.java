@@ -3,6 +3,7 @@ package io.shardwise.evaluator;
 import io.shardwise.core.blob.Sha256;
 import io.shardwise.core.manifest.ModelStore;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.runtime.KvCacheType;
 import io.shardwise.core.runtime.LlamaRuntime;
 import io.shardwise.core.runtime.Perplexity;
 import io.shardwise.core.runtime.PerplexityResult;
@@ -29,6 +30,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * bits per weight, compression ratio vs the source). Each value carries the source model's value for
  * the same metric and dataset as its baseline (NaN when there is none). Scores are cached by manifest
  * digest, so the source model is scored once however many jobs and stages compare against it.
+ * Each KV-cache type the spec lists ({@code evaluate.kv_cache}: int8, int4) scores perplexity and mean NLL again on
+ * the same datasets with that cache; those values carry the label in {@code kv_cache} and the same model's
+ * float32-KV value as their baseline, so they show what the KV cache alone costs.
  * No Kafka, no Quarkus: the service's consumer is a thin adapter around {@link #evaluate}.
  */
 public final class ModelEvaluator {
@@ -65,6 +69,7 @@ public final class ModelEvaluator {
         String source = task.getSourceManifest().isEmpty() ? "" : Sha256.requireValid(task.getSourceManifest());
         long maxTokens = task.getSpec().getMaxTokens();
         if (maxTokens < 0) throw new IllegalArgumentException("evaluate.max_tokens must be >= 0 (0 = whole file), got " + maxTokens);
+        List<KvCacheType> kvTypes = kvTypes(task.getSpec().getKvCacheList());
         ModelScored.Builder base = ModelScored.newBuilder().setJobId(task.getJobId()).setStageIndex(task.getStageIndex())
                 .setStageName(task.getStageName()).setMethod(task.getMethod()).setManifest(digest).setProtocol(Perplexity.PROTOCOL);
         List<ModelScored> out = new ArrayList<>();
@@ -84,22 +89,46 @@ public final class ModelEvaluator {
             Scorer model = new Scorer(digest, arena);
             Scorer baseline = source.isEmpty() || !task.getSpec().getCompareToSource() ? null
                     : source.equals(digest) ? model : new Scorer(source, arena);
-            scorePerplexity(task, maxTokens, base, model, baseline, out);
+            scorePerplexity(task, maxTokens, kvTypes, base, model, baseline, out);
         }
         out.add(scored(base, EVAL_DONE, "", out.size(), Optional.empty(), 0));
         return out;
     }
 
-    private void scorePerplexity(EvalTask task, long maxTokens, ModelScored.Builder base, Scorer model, Scorer baseline,
-                                 List<ModelScored> out) throws IOException {
+    /** The spec's KV-cache types, each checked by index: int8 or int4 (float32 is always scored), none twice. */
+    static List<KvCacheType> kvTypes(List<String> labels) {
+        List<KvCacheType> out = new ArrayList<>();
+        for (int i = 0; i < labels.size(); i++) {
+            String at = "evaluate.kv_cache[" + i + "]";
+            KvCacheType t;
+            try {
+                t = KvCacheType.parse(labels.get(i));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(at + ": '" + labels.get(i) + "' is not a KV-cache type (known: int8, int4)");
+            }
+            if (!t.quantized()) throw new IllegalArgumentException(at + ": 'f32' is always scored; list int8 and/or int4");
+            if (out.contains(t)) throw new IllegalArgumentException(at + ": '" + t.label() + "' is listed twice");
+            out.add(t);
+        }
+        return out;
+    }
+
+    private void scorePerplexity(EvalTask task, long maxTokens, List<KvCacheType> kvTypes, ModelScored.Builder base, Scorer model,
+                                 Scorer baseline, List<ModelScored> out) throws IOException {
         for (String dataset : task.getSpec().getDatasetsList()) {
             Path file = datasets.resolve(dataset);
             String contentSha = Sha256.of(file);
-            PerplexityResult r = model.perplexity(dataset, file, contentSha, maxTokens);
+            PerplexityResult r = model.perplexity(dataset, file, contentSha, maxTokens, KvCacheType.F32);
             Optional<PerplexityResult> b = baseline == null ? Optional.empty()
-                    : Optional.of(baseline.perplexity(dataset, file, contentSha, maxTokens));
+                    : Optional.of(baseline.perplexity(dataset, file, contentSha, maxTokens, KvCacheType.F32));
             out.add(scored(base, "nll", dataset, r.meanNll(), b.map(PerplexityResult::meanNll), r.tokens()));
             out.add(scored(base, "ppl", dataset, r.ppl(), b.map(PerplexityResult::ppl), r.tokens()));
+            for (KvCacheType kv : kvTypes) { // baseline: this model with a float32 cache, so the value shows the KV cost alone
+                PerplexityResult q = model.perplexity(dataset, file, contentSha, maxTokens, kv);
+                ModelScored.Builder kvBase = base.clone().setKvCache(kv.label());
+                out.add(scored(kvBase, "nll", dataset, q.meanNll(), Optional.of(r.meanNll()), q.tokens()));
+                out.add(scored(kvBase, "ppl", dataset, q.ppl(), Optional.of(r.ppl()), q.tokens()));
+            }
         }
     }
 
@@ -156,11 +185,11 @@ public final class ModelEvaluator {
             this.arena = arena;
         }
 
-        PerplexityResult perplexity(String dataset, Path file, String contentSha, long maxTokens) throws IOException {
-            Path key = cache.perplexityFile(digest, dataset, contentSha, maxTokens, Perplexity.PROTOCOL);
+        PerplexityResult perplexity(String dataset, Path file, String contentSha, long maxTokens, KvCacheType kv) throws IOException {
+            Path key = cache.perplexityFile(digest, dataset, contentSha, maxTokens, Perplexity.PROTOCOL, kv, KvCacheType.DEFAULT_GROUP);
             Optional<PerplexityResult> cached = cache.perplexity(key);
             if (cached.isPresent()) {
-                LOG.debugf("model %s on %s: cached (%s)", digest, dataset, key.getFileName());
+                LOG.debugf("model %s on %s (kv %s): cached (%s)", digest, dataset, kv.label(), key.getFileName());
                 return cached.get();
             }
             if (runtime == null) {
@@ -169,10 +198,12 @@ public final class ModelEvaluator {
                 tokenizer = Tokenizers.forVocabulary(m.vocabulary());
             }
             long t0 = System.nanoTime();
-            PerplexityResult r = Perplexity.evaluateFile(runtime, tokenizer, file, maxTokens, threads);
+            PerplexityResult r = kv.quantized()
+                    ? Perplexity.evaluateFile(runtime.withKvCache(kv, KvCacheType.DEFAULT_GROUP), tokenizer, file, maxTokens, threads)
+                    : Perplexity.evaluateFile(runtime, tokenizer, file, maxTokens, threads);
             perplexityRuns.incrementAndGet();
-            LOG.infof("model %s on %s: %d tokens, mean NLL %.5f, ppl %.4f in %d ms", digest.substring(0, 12), dataset,
-                    r.tokens(), r.meanNll(), r.ppl(), (System.nanoTime() - t0) / 1_000_000);
+            LOG.infof("model %s on %s (kv %s): %d tokens, mean NLL %.5f, ppl %.4f in %d ms", digest.substring(0, 12), dataset,
+                    kv.label(), r.tokens(), r.meanNll(), r.ppl(), (System.nanoTime() - t0) / 1_000_000);
             cache.putPerplexity(key, r);
             return r;
         }

@@ -2,6 +2,7 @@ package io.shardwise.evaluator;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.shardwise.core.blob.Sha256;
+import io.shardwise.core.runtime.KvCacheType;
 import io.shardwise.core.runtime.PerplexityResult;
 
 import java.io.IOException;
@@ -14,7 +15,8 @@ import java.util.Optional;
 /**
  * Scores by model digest in small JSON files ({@code <dir>/<digest>-...json}): manifests are
  * content-addressed, so a digest's scores never change and a second job on the same model reads
- * them instead of recomputing. Perplexity keys also hold the dataset's content hash and the token cap.
+ * them instead of recomputing. Perplexity keys also hold the dataset's content hash, the token cap and, for a
+ * quantized KV cache, its type and group, so float32 and int8-KV scores of one model never mix.
  * Writes are atomic (temp file + rename), so concurrent instances can share the directory.
  */
 public final class ScoreCache {
@@ -36,10 +38,18 @@ public final class ScoreCache {
         return dir;
     }
 
+    /** The float32-KV score's file (the name scores had before KV-cache types existed, so old entries stay valid). */
     public Path perplexityFile(String digest, String dataset, String datasetSha256, long maxTokens, String protocol) {
+        return perplexityFile(digest, dataset, datasetSha256, maxTokens, protocol, KvCacheType.F32, KvCacheType.DEFAULT_GROUP);
+    }
+
+    /** A score taken with the KV cache kept as {@code kv}, key channels grouped by {@code kvGroup} tokens. */
+    public Path perplexityFile(String digest, String dataset, String datasetSha256, long maxTokens, String protocol,
+                               KvCacheType kv, int kvGroup) {
         String safe = dataset.replaceAll("[^A-Za-z0-9._-]", "_");
         if (safe.length() > 40) safe = safe.substring(safe.length() - 40);
-        return dir.resolve(Sha256.requireValid(digest) + "-" + safe + "-" + datasetSha256.substring(0, 16) + "-" + maxTokens + "-" + protocol + ".json");
+        return dir.resolve(Sha256.requireValid(digest) + "-" + safe + "-" + datasetSha256.substring(0, 16) + "-" + maxTokens + "-" + protocol
+                + (kv.quantized() ? "-kv" + kv.label() + "g" + kvGroup : "") + ".json");
     }
 
     public Path sizeFile(String digest) {

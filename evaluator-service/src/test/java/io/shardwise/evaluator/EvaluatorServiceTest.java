@@ -50,9 +50,12 @@ class EvaluatorServiceTest {
             producer.send(new ProducerRecord<>(tasks, "poison", "not a protobuf".getBytes(StandardCharsets.UTF_8))).get(30, TimeUnit.SECONDS);
             producer.send(new ProducerRecord<>(tasks, job, TestModels.task(job, -1, source, source, 0, "tiny").toByteArray())).get(30, TimeUnit.SECONDS);
             producer.send(new ProducerRecord<>(tasks, job + "-bad", TestModels.task(job + "-bad", 0, source, source, 0, "no-such-dataset").toByteArray())).get(30, TimeUnit.SECONDS);
+            producer.send(new ProducerRecord<>(tasks, job + "-kv", TestModels.withKv(TestModels.task(job + "-kv", 0, source, source, 0, "tiny"), "int3")
+                    .toByteArray())).get(30, TimeUnit.SECONDS);
 
             List<ConsumerRecord<String, byte[]>> seen = new ArrayList<>();
-            awaitRecords(consumer, seen, recs -> countDone(recs, job) == 1 && countDone(recs, job + "-bad") == 1 && dlq(recs).size() == 2);
+            awaitRecords(consumer, seen, recs -> countDone(recs, job) == 1 && countDone(recs, job + "-bad") == 1
+                    && countDone(recs, job + "-kv") == 1 && dlq(recs).size() == 3);
 
             List<ModelScored> scores = new ArrayList<>();
             for (ConsumerRecord<String, byte[]> r : seen) {
@@ -72,6 +75,9 @@ class EvaluatorServiceTest {
             assertTrue(badError.contains("no-such-dataset"), badError);
             assertTrue(seen.stream().anyMatch(r -> r.topic().equals(Topics.SCORES.topic) && r.key().equals(job + "-bad")
                     && parse(r).getMetric().equals("eval_failed")), "a failed evaluation is reported, not left hanging");
+            ModelScored kvFailed = seen.stream().filter(r -> r.topic().equals(Topics.SCORES.topic) && r.key().equals(job + "-kv"))
+                    .map(EvaluatorServiceTest::parse).filter(x -> x.getMetric().equals("eval_failed")).findFirst().orElseThrow();
+            assertTrue(kvFailed.getError().contains("evaluate.kv_cache[0]: 'int3' is not a KV-cache type"), kvFailed.getError());
         }
     }
 

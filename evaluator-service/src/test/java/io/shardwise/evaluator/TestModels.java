@@ -106,6 +106,11 @@ final class TestModels {
                 .build();
     }
 
+    /** The task with {@code evaluate.kv_cache} set to {@code kv}. */
+    static EvalTask withKv(EvalTask task, String... kv) {
+        return task.toBuilder().setSpec(task.getSpec().toBuilder().clearKvCache().addAllKvCache(List.of(kv))).build();
+    }
+
     private static void matrix(Map<String, Tensor> t, String name, int in, int out, SplittableRandom rnd, double scale) {
         float[] v = new float[in * out];
         for (int i = 0; i < v.length; i++) v[i] = (float) (rnd.nextDouble(-1, 1) * scale);
