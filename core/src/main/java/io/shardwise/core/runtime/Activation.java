@@ -40,6 +40,9 @@ public final class Activation {
     /** Row int8: the outlier columns quantized around (k of them), and the float activation there. */
     int[] cols = new int[0];
     float[] outliers = new float[0];
+    /** F32: the values in {@link Sparse24Rows}' chunk order (each 64 as the 16 at 4j, 4j+1, 4j+2, 4j+3), zero-padded; valid when sparseReady. */
+    float[] sparseOrder = new float[0];
+    boolean sparseReady;
 
     public Activation() {
     }
@@ -184,6 +187,7 @@ public final class Activation {
     private void reset(GgmlType kind, int n) {
         this.kind = kind;
         this.int8Ready = false;
+        this.sparseReady = false;
         this.n = n;
         if (kind == GgmlType.F32) {
             if (f.length < n) f = new float[n];

@@ -27,6 +27,12 @@ public sealed interface RowKernels permits VectorRowKernels, ScalarRowKernels {
      */
     void matmul(TensorType t, MemorySegment w, int n, int r0, int r1, Activation[] as, int T, float[] y, int ldy);
 
+    /** y[yOff + (r - r0)] = dot(packed row r of w, a) for r in [r0, r1): the kept values of a 2:4 sparse weight only; a is prepared as F32. */
+    void matvecSparse(Sparse24Rows w, int r0, int r1, Activation a, float[] y, int yOff);
+
+    /** Batched {@link #matvecSparse}: y[tok*ldy + r] for T activations, each packed row read once for all of them. */
+    void matmulSparse(Sparse24Rows w, int r0, int r1, Activation[] as, int T, float[] y, int ldy);
+
     /** The row kernels to use: the Vector API ones unless {@code -Dshardwise.kernels=scalar}. */
     static RowKernels preferred() {
         return "scalar".equalsIgnoreCase(System.getProperty("shardwise.kernels")) ? ScalarRowKernels.INSTANCE : VectorRowKernels.INSTANCE;

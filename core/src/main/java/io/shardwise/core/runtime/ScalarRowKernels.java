@@ -43,6 +43,49 @@ public final class ScalarRowKernels implements RowKernels {
         }
     }
 
+    @Override
+    public void matvecSparse(Sparse24Rows w, int r0, int r1, Activation a, float[] y, int yOff) {
+        w.check(a, r0, r1);
+        long rowBytes = w.rowBytes();
+        for (int r = r0; r < r1; r++) y[yOff + r - r0] = dotSparse24(w, r * rowBytes, a.f);
+    }
+
+    @Override
+    public void matmulSparse(Sparse24Rows w, int r0, int r1, Activation[] as, int T, float[] y, int ldy) {
+        WeightRows.checkBatch(as, T);
+        for (int tok = 0; tok < T; tok++) w.check(as[tok], r0, r1);
+        long rowBytes = w.rowBytes();
+        for (int r = r0; r < r1; r++) {
+            for (int tok = 0; tok < T; tok++) y[tok * ldy + r] = dotSparse24(w, r * rowBytes, as[tok].f);
+        }
+    }
+
+    /**
+     * A packed 2:4 row: each group's two kept products added in column order, groups in order. The dense twin adds the
+     * same products in the same order plus exact zeros (0 * x for finite x), so on finite inputs the two are equal.
+     */
+    static float dotSparse24(Sparse24Rows w, long at, float[] x) {
+        MemorySegment d = w.data();
+        int es = Sparse24Rows.elementBytes(w.type()), groups = w.in() / 4;
+        long chunkBytes = Sparse24Rows.chunkBytes(w.type()), codes = 2L * Sparse24Rows.GROUPS * es;
+        float s = 0;
+        for (int g = 0; g < groups; g++) {
+            long o = at + (g / Sparse24Rows.GROUPS) * chunkBytes;
+            int j = g % Sparse24Rows.GROUPS, code = d.get(I8, o + codes + j);
+            s += value(w.type(), d, o + (long) j * es) * x[4 * g + (code & 3)];
+            s += value(w.type(), d, o + (long) (Sparse24Rows.GROUPS + j) * es) * x[4 * g + (code >> 2)];
+        }
+        return s;
+    }
+
+    private static float value(GgmlType t, MemorySegment d, long at) {
+        return switch (t) {
+            case F32 -> d.get(F32, at);
+            case F16 -> half(d, at);
+            default -> Float.intBitsToFloat(d.get(I16, at) << 16);
+        };
+    }
+
     /** One row (index r, at byte offset at) dotted with a. */
     static float dot(TensorType t, MemorySegment w, int r, long at, int n, Activation a) {
         if (t instanceof RowInt8Type ri) return dotRowInt8(w, at, n, ri.outliers(), a);

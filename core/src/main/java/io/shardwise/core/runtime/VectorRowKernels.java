@@ -61,6 +61,23 @@ public final class VectorRowKernels implements RowKernels {
         }
     }
 
+    @Override
+    public void matvecSparse(Sparse24Rows w, int r0, int r1, Activation a, float[] y, int yOff) {
+        w.check(a, r0, r1);
+        long rowBytes = w.rowBytes();
+        for (int r = r0; r < r1; r++) y[yOff + r - r0] = VectorSparse24.dot(w, r * rowBytes, a);
+    }
+
+    @Override
+    public void matmulSparse(Sparse24Rows w, int r0, int r1, Activation[] as, int T, float[] y, int ldy) {
+        WeightRows.checkBatch(as, T);
+        for (int tok = 0; tok < T; tok++) w.check(as[tok], r0, r1);
+        long rowBytes = w.rowBytes();
+        for (int r = r0; r < r1; r++) {
+            for (int tok = 0; tok < T; tok++) y[tok * ldy + r] = VectorSparse24.dot(w, r * rowBytes, as[tok]);
+        }
+    }
+
     private static float dot(TensorType t, MemorySegment w, int r, long at, int n, Activation a) {
         if (t instanceof RowInt8Type ri) return dotRowInt8(w, at, n, ri.outliers(), a);
         if (t instanceof GgmlType g) {
