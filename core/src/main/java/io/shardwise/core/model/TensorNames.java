@@ -5,6 +5,10 @@ public final class TensorNames {
     public static final String TOKEN_EMBD = "token_embd.weight";
     public static final String OUTPUT_NORM = "output_norm.weight";
     public static final String OUTPUT = "output.weight";
+    /** Suffix of a low-rank factor A ({@code <base>.weight.lora_a}, ggml shape [in, rank]): x to rank dims. */
+    public static final String LORA_A = ".lora_a";
+    /** Suffix of a low-rank factor B ({@code <base>.weight.lora_b}, ggml shape [rank, out]): rank dims to out. */
+    public static final String LORA_B = ".lora_b";
 
     private TensorNames() {
     }
@@ -30,6 +34,12 @@ public final class TensorNames {
     public static java.util.List<String> blockTensors(int l) {
         return java.util.List.of(attnNorm(l), attnQ(l), attnK(l), attnV(l), attnOutput(l), ffnNorm(l), ffnGate(l), ffnUp(l), ffnDown(l));
     }
+
+    /** The low-rank factor A of a weight: {@code blk.0.attn_q.weight} -> {@code blk.0.attn_q.weight.lora_a}. */
+    public static String loraA(String weight) { return weight + LORA_A; }
+
+    /** The low-rank factor B of a weight: {@code blk.0.attn_q.weight} -> {@code blk.0.attn_q.weight.lora_b}. */
+    public static String loraB(String weight) { return weight + LORA_B; }
 
     /** Block index of a {@code blk.N.*} name, or -1. */
     public static int blockOf(String name) {

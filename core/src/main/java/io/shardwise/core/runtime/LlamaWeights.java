@@ -2,6 +2,7 @@ package io.shardwise.core.runtime;
 
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.model.LowRankPairs;
 import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.tensor.Tensor;
 import io.shardwise.core.tensor.TensorCodec;
@@ -13,7 +14,9 @@ import java.util.Arrays;
  * A model's weights for the runtime, in the types they are stored in: each matrix is a {@link Linear} view of
  * the tensor's bytes (a mapped file stays mapped; nothing the size of a matrix is copied to the heap), the
  * token embedding is decoded one row per token with its codec, and only the small vectors (norm weights,
- * q/k/v biases) are float arrays.
+ * q/k/v biases) are float arrays. Two exceptions: a float matrix that is exactly 2:4 sparse is packed once at load
+ * ({@link Sparse24Rows}, about half its bytes, off-heap), and a weight may be replaced or complemented by a low-rank
+ * pair ({@link LowRankPairs}), run as two matmuls ({@link Projection}).
  */
 public final class LlamaWeights {
     /** Sizes padded to this (16 floats = one AVX-512 vector) where the runtime wants whole vectors. */
@@ -24,27 +27,42 @@ public final class LlamaWeights {
     private final TensorCodec embeddingCodec;
     final Layer[] layers;
     final float[] outputNorm;
-    final Linear classifier;
+    final Projection classifier;
     private final boolean confined;
     /** A thread that never starts: segments of shared and global arenas are accessible by it, confined ones are not. */
     private static final Thread OTHER_THREAD = Thread.ofPlatform().unstarted(() -> { });
 
     /** One block; the biases are null when the model has none. */
-    record Layer(float[] attnNorm, Linear wq, Linear wk, Linear wv, Linear wo, float[] bq, float[] bk, float[] bv,
-                 float[] ffnNorm, Linear w1, Linear w3, Linear w2) {
+    record Layer(float[] attnNorm, Projection wq, Projection wk, Projection wv, Projection wo, float[] bq, float[] bk, float[] bv,
+                 float[] ffnNorm, Projection w1, Projection w3, Projection w2) {
     }
 
     /** Drops layer {@code l}'s mapped weight pages from this process's memory (the page cache keeps them). */
     void releaseLayer(int l) {
         Layer L = layers[l];
-        for (Linear m : new Linear[]{L.wq(), L.wk(), L.wv(), L.wo(), L.w1(), L.w3(), L.w2()}) release(m);
+        for (Projection m : new Projection[]{L.wq(), L.wk(), L.wv(), L.wo(), L.w1(), L.w3(), L.w2()}) release(m);
     }
 
-    static void release(Linear m) {
-        if (m.data().isMapped()) m.data().unload();
+    static void release(Projection p) {
+        for (Linear m : new Linear[]{p.dense(), p.loraA(), p.loraB()}) {
+            if (m != null && m.data().isMapped()) m.data().unload();
+        }
     }
 
+    private final boolean packSparse;
+
+    /** The model's weights, 2:4 sparse float matrices packed (see {@link #LlamaWeights(LlamaModel, boolean)}). */
     public LlamaWeights(LlamaModel model) {
+        this(model, true);
+    }
+
+    /**
+     * The model's weights; with {@code packSparse}, every F32/F16/BF16 matrix that is exactly 2:4 sparse is packed
+     * for the sparse kernels (a dense matrix is told apart in its first groups; a sparse one costs one pass and half its
+     * size in memory). Without, every matrix runs dense as stored (results equal to rounding).
+     */
+    public LlamaWeights(LlamaModel model, boolean packSparse) {
+        this.packSparse = packSparse;
         this.config = model.config();
         LlamaConfig c = config;
         int dim = c.dim(), kv = c.kvDim(), hid = c.hiddenDim();
@@ -55,20 +73,24 @@ public final class LlamaWeights {
         for (int l = 0; l < c.nLayers(); l++) {
             layers[l] = new Layer(
                     vector(model.tensor(TensorNames.attnNorm(l)), dim),
-                    linear(model.tensor(TensorNames.attnQ(l)), dim, dim),
-                    linear(model.tensor(TensorNames.attnK(l)), dim, kv),
-                    linear(model.tensor(TensorNames.attnV(l)), dim, kv),
-                    linear(model.tensor(TensorNames.attnOutput(l)), dim, dim),
+                    projection(model, TensorNames.attnQ(l), dim, dim),
+                    projection(model, TensorNames.attnK(l), dim, kv),
+                    projection(model, TensorNames.attnV(l), dim, kv),
+                    projection(model, TensorNames.attnOutput(l), dim, dim),
                     bias(model, TensorNames.attnQ(l), dim),
                     bias(model, TensorNames.attnK(l), kv),
                     bias(model, TensorNames.attnV(l), kv),
                     vector(model.tensor(TensorNames.ffnNorm(l)), dim),
-                    linear(model.tensor(TensorNames.ffnGate(l)), dim, hid),
-                    linear(model.tensor(TensorNames.ffnUp(l)), dim, hid),
-                    linear(model.tensor(TensorNames.ffnDown(l)), hid, dim));
+                    projection(model, TensorNames.ffnGate(l), dim, hid),
+                    projection(model, TensorNames.ffnUp(l), dim, hid),
+                    projection(model, TensorNames.ffnDown(l), hid, dim));
         }
         this.outputNorm = vector(model.tensor(TensorNames.OUTPUT_NORM), dim);
-        this.classifier = linear(model.classifier(), dim, c.vocabSize());
+        if (LowRankPairs.hasFactors(model.tensors(), TensorNames.TOKEN_EMBD)) {
+            throw new IllegalArgumentException("tensor " + TensorNames.TOKEN_EMBD + " has low-rank factors, but the embedding is looked up by row and cannot be factorized");
+        }
+        boolean untied = model.tensors().containsKey(TensorNames.OUTPUT) || LowRankPairs.hasFactors(model.tensors(), TensorNames.OUTPUT);
+        this.classifier = projection(model, untied ? TensorNames.OUTPUT : TensorNames.TOKEN_EMBD, dim, c.vocabSize());
         this.confined = !model.tensors().values().stream().allMatch(t -> t.data().isAccessibleBy(OTHER_THREAD));
     }
 
@@ -109,6 +131,46 @@ public final class LlamaWeights {
         check(t, n, 1);
         codec(t);
         return t.toFloats();
+    }
+
+    /**
+     * The weight {@code name} ([in, out]) and/or its low-rank pair {@code name.lora_a} ([in, rank]) and
+     * {@code name.lora_b} ([rank, out]); the weight may be absent only when the pair is there.
+     */
+    private Projection projection(LlamaModel model, String name, int in, int out) {
+        Tensor w = model.tensors().get(name);
+        Linear dense = w == null ? null : linear(w, in, out);
+        Linear a = null, b = null;
+        if (LowRankPairs.hasFactors(model.tensors(), name)) {
+            Tensor ta = model.tensor(TensorNames.loraA(name));
+            a = linear(ta, in, ta.rows());
+            b = linear(model.tensor(TensorNames.loraB(name)), ta.rows(), out);
+        } else if (dense == null) {
+            throw new IllegalArgumentException("model has no tensor " + name + " (nor its low-rank factors " + TensorNames.loraA(name)
+                    + " and " + TensorNames.loraB(name) + ")");
+        }
+        Sparse24Rows packed = dense != null && packSparse ? Sparse24Rows.pack(dense) : null;
+        return new Projection(name, dense, packed, a, b, in, out);
+    }
+
+    /** How many matrices were packed as 2:4 sparse, and their packed and dense bytes. */
+    public record SparseStats(int matrices, long packedBytes, long denseBytes) {
+    }
+
+    /** The 2:4 packing of this model's matrices (for logs and benchmarks). */
+    public SparseStats sparseStats() {
+        int count = 0;
+        long packed = 0, dense = 0;
+        java.util.List<Projection> all = new java.util.ArrayList<>();
+        for (Layer L : layers) all.addAll(java.util.List.of(L.wq(), L.wk(), L.wv(), L.wo(), L.w1(), L.w3(), L.w2()));
+        all.add(classifier);
+        for (Projection p : all) {
+            if (p.sparse() == null) continue;
+            count++;
+            packed += p.sparse().byteSize();
+            dense += p.dense().data().byteSize();
+        }
+        return new SparseStats(count, packed, dense);
     }
 
     private static Linear linear(Tensor t, int in, int out) {

@@ -182,8 +182,8 @@ class LlamaRuntimeTest {
         assertEquals(GgmlType.Q8_0, q8.tensor(TensorNames.attnQ(0)).type());
         LlamaWeights w = new LlamaWeights(q8);
         // the runtime reads the tensor's own bytes: no dequantized or transposed copy
-        assertSame(q8.tensor(TensorNames.attnQ(0)).data(), w.layers[0].wq().data());
-        assertSame(q8.tensor(TensorNames.TOKEN_EMBD).data(), w.classifier.data());
+        assertSame(q8.tensor(TensorNames.attnQ(0)).data(), w.layers[0].wq().dense().data());
+        assertSame(q8.tensor(TensorNames.TOKEN_EMBD).data(), w.classifier.dense().data());
         // the reference runs on the dequantized weights in double; the runtime also quantizes activations to Q8_0
         // (0.5% per dot product, which 2 layers of uniform random weights amplify; stories260K checks it tightly)
         assertMatchesReference(q8, VectorKernels.INSTANCE, 0.03);
@@ -222,7 +222,7 @@ class LlamaRuntimeTest {
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel mapped = ModelFiles.open(file, arena);
             LlamaWeights w = new LlamaWeights(mapped);
-            assertTrue(w.layers[1].w2().data().isNative(), "a view of the mapped file");
+            assertTrue(w.layers[1].w2().dense().data().isNative(), "a view of the mapped file");
             int[] seq = {1, 5, 9};
             assertArrayEquals(new LlamaRuntime(m).newSession(3).forward(seq, 0, 3).data(),
                     new LlamaRuntime(mapped).newSession(3).forward(seq, 0, 3).data());
