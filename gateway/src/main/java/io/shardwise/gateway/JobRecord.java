@@ -115,8 +115,9 @@ final class JobRecord {
         return true;
     }
 
+    /** A redelivered score has the same key; a KV-cache score (kv_cache int8/int4) is another score than the f32 one. */
     static String scoreKey(ModelScored s) {
-        return s.getStageIndex() + "|" + s.getMetric() + "|" + s.getDataset();
+        return s.getStageIndex() + "|" + s.getMetric() + "|" + s.getDataset() + (s.getKvCache().isEmpty() ? "" : "|kv " + s.getKvCache());
     }
 
     /** The fold: every job state change is one of these events. */

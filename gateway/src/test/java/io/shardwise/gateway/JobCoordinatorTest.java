@@ -67,7 +67,8 @@ class JobCoordinatorTest {
         assertEquals(4, ev.get(1).getStageStarted().getShardCount()); // embed, block.0, block.1, head
         List<StageTask> prune = tasks(out);
         assertEquals(List.of("embed", "block.0", "block.1", "head"), prune.stream().map(t -> t.getShard().getShardId()).toList());
-        assertTrue(out.stream().filter(o -> o.message() instanceof StageTask).allMatch(o -> o.topic() == Topics.PRUNE_TASKS && o.key().equals("job-a")));
+        assertTrue(out.stream().filter(o -> o.message() instanceof StageTask).allMatch(o -> o.topic() == Topics.PRUNE_TASKS
+                && o.key().equals("job-a/" + ((StageTask) o.message()).getShard().getShardId())));
         assertEquals(List.of("blk.0.attn_k.weight", "blk.0.attn_norm.weight", "blk.0.attn_output.weight", "blk.0.attn_q.weight",
                 "blk.0.attn_v.weight", "blk.0.ffn_down.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_norm.weight", "blk.0.ffn_up.weight"),
                 prune.get(1).getShard().getTensorsList());
@@ -199,6 +200,23 @@ class JobCoordinatorTest {
         assertEquals(JobState.CANCELLED, fx.coordinator.job("job-c").orElseThrow().getState());
         assertTrue(fx.coordinator.onShardEvent(fx.answer(prune.getFirst())).isEmpty());
         assertTrue(fx.coordinator.onScored(score("job-c", -1, "ppl", "tinystories", 5)).isEmpty());
+    }
+
+    @Test
+    void kvCacheSpecReachesTheEvaluatorAndItsScoresAreKeptBesideTheFloat32Ones() throws Exception {
+        SubmitPlan p = fx.submitPlan("job-kv");
+        var recipe = io.shardwise.core.recipe.RecipeParser.parse(CoordinatorFixture.RECIPE.replace(
+                "evaluate: { suites: [tinystories] }", "evaluate: { suites: [tinystories], kv_cache: [int8, int4] }")).toProto();
+        List<Outbound> submitted = run(fx.coordinator.submit(new SubmitPlan(p.jobId(), p.modelUri(), recipe, p.sourceManifest(),
+                p.sourcePlan(), p.stagePlans())));
+        EvalTask sourceEval = submitted.stream().filter(o -> o.message() instanceof EvalTask).map(o -> (EvalTask) o.message()).findFirst().orElseThrow();
+        assertEquals(List.of("int8", "int4"), sourceEval.getSpec().getKvCacheList());
+        assertEquals(1, run(fx.coordinator.onScored(score("job-kv", -1, "ppl", "tinystories", 5.81))).size());
+        var int8 = score("job-kv", -1, "ppl", "tinystories", 5.82).toBuilder().setKvCache("int8").setBaselineValue(5.81).build();
+        assertEquals(1, run(fx.coordinator.onScored(int8)).size(), "the int8-KV ppl is not a redelivery of the f32 one");
+        assertTrue(run(fx.coordinator.onScored(int8)).isEmpty(), "a redelivered int8-KV score is dropped");
+        Job job = fx.coordinator.job("job-kv").orElseThrow();
+        assertEquals(List.of("", "int8"), job.getScoresList().stream().map(s -> s.getKvCache()).toList());
     }
 
     @Test
