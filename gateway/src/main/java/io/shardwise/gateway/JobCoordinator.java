@@ -246,8 +246,13 @@ public final class JobCoordinator {
                 tasks.stream().map(t -> t.getShard().getShardId()).toList());
     }
 
+    /** Keyed by job and shard, not job: a job's tasks spread over the topic's partitions, so instances share a stage. */
     private Outbound taskOut(StageTask t) {
-        return new Outbound(Topics.tasksFor(t.getStage().getKind()), t.getJobId(), t);
+        return new Outbound(Topics.tasksFor(t.getStage().getKind()), taskKey(t.getJobId(), t.getShard().getShardId()), t);
+    }
+
+    static String taskKey(String jobId, String shardId) {
+        return jobId + "/" + shardId;
     }
 
     private void completeStage(JobRecord job, int si, List<Outbound> out) {

@@ -277,8 +277,9 @@ class CompressionGrpcServiceTest {
     }
 
     List<StageTask> tasks(Topics topic, String jobId) {
-        return TestKafka.readAll(bootstrap, topic.topic).stream().filter(r -> jobId.equals(r.key()))
-                .map(r -> parse(StageTask::parseFrom, r.value())).toList();
+        return TestKafka.readAll(bootstrap, topic.topic).stream().filter(r -> r.key() != null && r.key().startsWith(jobId + "/"))
+                .map(r -> parse(StageTask::parseFrom, r.value()))
+                .sorted(java.util.Comparator.comparingInt(t -> t.getShard().getIndex())).toList(); // keyed per shard: no order across partitions
     }
 
     interface Parser<T> {
