@@ -60,11 +60,13 @@ public final class JobFormat {
         return !s.getMetric().equals("eval_done");
     }
 
+    /** A KV-cache score (kv_cache int8/int4) says so and compares with the same model's float32-KV value, also for the source. */
     public static String score(ModelScored s) {
         String stage = s.getStageIndex() < 0 ? "source" : s.getStageName();
-        String ds = s.getDataset().isEmpty() ? "" : " on " + s.getDataset();
-        String base = Double.isNaN(s.getBaselineValue()) || s.getStageIndex() < 0 || s.getBaselineValue() == 0 ? ""
-                : String.format(Locale.ROOT, " (source %s, %+.2f%%)", number(s.getBaselineValue()),
+        boolean kv = !s.getKvCache().isEmpty();
+        String ds = (s.getDataset().isEmpty() ? "" : " on " + s.getDataset()) + (kv ? " (kv " + s.getKvCache() + ")" : "");
+        String base = Double.isNaN(s.getBaselineValue()) || (s.getStageIndex() < 0 && !kv) || s.getBaselineValue() == 0 ? ""
+                : String.format(Locale.ROOT, kv ? " (f32 kv %s, %+.3f%%)" : " (source %s, %+.2f%%)", number(s.getBaselineValue()),
                 100 * (s.getValue() / s.getBaselineValue() - 1));
         return String.format(Locale.ROOT, "%s %s%s = %s%s", stage, s.getMetric(), ds, number(s.getValue()), base);
     }

@@ -33,7 +33,20 @@ public final class Json {
         return line(m);
     }
 
-    /** One scored event: job, stage, stage_index, method, metric, dataset, value, baseline, tokens, protocol, manifest. */
+    /** {@code eval --kv-cache --json}: {"model","dataset","kv_cache","tokens","nll","ppl","f32_ppl"}, f32_ppl the same model's with a float32 cache. */
+    public static String eval(String model, String dataset, String kvCache, long tokens, double nll, double ppl, double f32Ppl) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", model);
+        m.put("dataset", dataset);
+        m.put("kv_cache", kvCache);
+        m.put("tokens", tokens);
+        m.put("nll", nll);
+        m.put("ppl", ppl);
+        m.put("f32_ppl", f32Ppl);
+        return line(m);
+    }
+
+    /** One scored event: job, stage, stage_index, method, metric, dataset, kv_cache (f32, int8, int4), value, baseline, tokens, protocol, manifest. */
     public static String scored(ModelScored s) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("job", s.getJobId());
@@ -42,6 +55,7 @@ public final class Json {
         m.put("method", s.getStageIndex() < 0 && s.getMethod().isEmpty() ? "none" : s.getMethod());
         m.put("metric", s.getMetric());
         m.put("dataset", s.getDataset());
+        m.put("kv_cache", s.getKvCache().isEmpty() ? "f32" : s.getKvCache());
         m.put("value", finite(s.getValue()));
         m.put("baseline", finite(s.getBaselineValue()));
         m.put("tokens", s.getTokens());

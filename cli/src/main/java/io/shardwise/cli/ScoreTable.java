@@ -14,11 +14,21 @@ import java.util.TreeMap;
 
 /**
  * The demo's summary: one row per model (source, then each stage) with size and quality, and the
- * change in perplexity against the source model in percent.
+ * change in perplexity against the source model in percent. Perplexity with a quantized KV cache
+ * ({@code evaluate.kv_cache}) gets its own columns, "ppl tinystories (kv int8)", beside the dataset's
+ * float32 one, with its change against the same model's float32-KV perplexity.
  */
 public final class ScoreTable {
-    /** One row: a stage's scores by metric, and ppl by dataset. */
-    public record Row(int stageIndex, String stage, String method, Map<String, Double> metrics, Map<String, Double> ppl) {
+    /** A perplexity column taken with a quantized KV cache: dataset and KV-cache label (int8, int4). */
+    public record KvColumn(String dataset, String kv) {
+        public String header() {
+            return "ppl " + dataset + " (kv " + kv + ")";
+        }
+    }
+
+    /** One row: a stage's scores by metric, ppl by dataset (float32 KV cache), and ppl per quantized-KV column. */
+    public record Row(int stageIndex, String stage, String method, Map<String, Double> metrics, Map<String, Double> ppl,
+                      Map<KvColumn, Double> kvPpl) {
         public double metric(String name) {
             return metrics.getOrDefault(name, Double.NaN);
         }
@@ -33,6 +43,7 @@ public final class ScoreTable {
 
     private final Map<Integer, Row> rows = new TreeMap<>();
     private final Set<String> datasets = new LinkedHashSet<>();
+    private final Set<KvColumn> kvColumns = new LinkedHashSet<>();
     private final Recipe recipe;
 
     public ScoreTable(Recipe recipe) {
@@ -43,8 +54,15 @@ public final class ScoreTable {
         if (!JobFormat.shown(s)) return this;
         int i = s.getStageIndex();
         Row row = rows.computeIfAbsent(i, k -> new Row(k, k < 0 ? "source" : stageName(k, s), method(k, s),
-                new LinkedHashMap<>(), new LinkedHashMap<>()));
-        if (s.getMetric().equals("ppl")) {
+                new LinkedHashMap<>(), new LinkedHashMap<>(), new LinkedHashMap<>()));
+        if (!s.getKvCache().isEmpty()) { // only ppl has a KV column; the size metrics and nll rows stay float32's
+            if (s.getMetric().equals("ppl")) {
+                datasets.add(s.getDataset());
+                KvColumn col = new KvColumn(s.getDataset(), s.getKvCache());
+                kvColumns.add(col);
+                row.kvPpl().put(col, s.getValue());
+            }
+        } else if (s.getMetric().equals("ppl")) {
             datasets.add(s.getDataset());
             row.ppl().put(s.getDataset(), s.getValue());
         } else if (s.getDataset().isEmpty() || !row.metrics().containsKey(s.getMetric())) {
@@ -79,11 +97,26 @@ public final class ScoreTable {
         return 100 * (r.ppl().get(dataset) / src.ppl().get(dataset) - 1);
     }
 
+    /** Perplexity change of a quantized KV cache against the same model's float32 KV cache, in percent (NaN when either is missing). */
+    public double kvChangePercent(int stageIndex, KvColumn col) {
+        Row r = rows.get(stageIndex);
+        if (r == null || !r.kvPpl().containsKey(col) || !r.ppl().containsKey(col.dataset())) return Double.NaN;
+        return 100 * (r.kvPpl().get(col) / r.ppl().get(col.dataset()) - 1);
+    }
+
+    private List<KvColumn> kvColumns(String dataset) {
+        return kvColumns.stream().filter(c -> c.dataset().equals(dataset)).toList();
+    }
+
     public String render() {
         List<String> header = new ArrayList<>(List.of("stage", "method", "bytes", "bpw", "sparsity"));
         for (String d : datasets) {
             header.add("ppl " + d);
             header.add("vs source");
+            for (KvColumn k : kvColumns(d)) {
+                header.add(k.header());
+                header.add("vs f32");
+            }
         }
         List<List<String>> cells = new ArrayList<>();
         cells.add(header);
@@ -97,6 +130,10 @@ public final class ScoreTable {
             for (String d : datasets) {
                 c.add(fmt(r.ppl().getOrDefault(d, Double.NaN), "%.4f"));
                 c.add(r.stageIndex() < 0 ? "" : fmt(changePercent(r.stageIndex(), d), "%+.2f%%"));
+                for (KvColumn k : kvColumns(d)) {
+                    c.add(fmt(r.kvPpl().getOrDefault(k, Double.NaN), "%.4f"));
+                    c.add(fmt(kvChangePercent(r.stageIndex(), k), "%+.3f%%"));
+                }
             }
             cells.add(c);
         }

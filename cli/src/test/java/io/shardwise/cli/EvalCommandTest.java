@@ -52,6 +52,53 @@ class EvalCommandTest {
     }
 
     @Test
+    void kvCacheScoresInt8AndInt4BesideF32() throws Exception {
+        Path model = SharedData.stories260K();
+        Path file = SharedData.require("text/tinystories/eval_sample.txt");
+        Run r = run("eval", "--model", model.toString(), "--text", file.toString(), "--kv-cache", "int8,int4", "--json");
+        assertEquals(0, r.exit(), r.err());
+        java.util.List<JsonNode> lines = new java.util.ArrayList<>();
+        for (String l : r.out().lines().toList()) lines.add(new ObjectMapper().readTree(l));
+        assertEquals(java.util.List.of("f32", "int8", "int4"), lines.stream().map(n -> n.get("kv_cache").asText()).toList(), r.out());
+        double f32 = lines.get(0).get("ppl").asDouble(), i8 = lines.get(1).get("ppl").asDouble(), i4 = lines.get(2).get("ppl").asDouble();
+        System.out.printf("shardwise eval --kv-cache int8,int4 on stories260K eval_sample: ppl f32 %.4f, int8 %.4f (%+.3f%%), int4 %.4f (%+.3f%%)%n",
+                f32, i8, 100 * (i8 / f32 - 1), i4, 100 * (i4 / f32 - 1));
+        assertEquals(1.75994, lines.get(0).get("nll").asDouble(), 0.002, "the f32 line is the reference");
+        for (JsonNode n : lines) {
+            assertEquals(15_536, n.get("tokens").asLong());
+            assertEquals(f32, n.get("f32_ppl").asDouble(), 0.0);
+            assertEquals(Math.exp(n.get("nll").asDouble()), n.get("ppl").asDouble(), 1e-9);
+        }
+        assertTrue(i8 != f32 && Math.abs(i8 / f32 - 1) < 0.005, "KV int8 within 0.5% of fp32: " + r.out());
+        assertTrue(i4 > i8, "int4 is worse than int8: " + r.out());
+    }
+
+    @Test
+    void kvCacheLinesSayWhichCacheAndTheChangeVsF32() {
+        Path model = SharedData.stories260K();
+        Path file = SharedData.require("text/tinystories/eval_sample.txt");
+        Run r = run("eval", "--model", model.toString(), "--text", file.toString(), "--max-tokens", "2000", "--kv-cache", "INT8");
+        assertEquals(0, r.exit(), r.err());
+        java.util.List<String> lines = r.out().lines().toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(lines.get(0).startsWith(model + " on " + file + ": 2000 tokens"), r.out());
+        assertTrue(lines.get(1).startsWith(model + " on " + file + " (kv int8): 2000 tokens") && lines.get(1).contains("% vs f32 kv"), r.out());
+    }
+
+    @Test
+    void badKvCacheTypesAreRefusedNamingTheOption() {
+        Run unknown = run("eval", "--model", "/nonexistent/m.bin", "--text", "/nonexistent/t.txt", "--kv-cache", "int8,int3");
+        assertEquals(1, unknown.exit());
+        assertTrue(unknown.err().contains("--kv-cache: 'int3' is not a KV-cache type (known: int8, int4)"), unknown.err());
+        Run f32 = run("eval", "--model", "/nonexistent/m.bin", "--text", "/nonexistent/t.txt", "--kv-cache", "f32");
+        assertEquals(1, f32.exit());
+        assertTrue(f32.err().contains("--kv-cache: 'f32' is always scored"), f32.err());
+        Run twice = run("eval", "--model", "/nonexistent/m.bin", "--text", "/nonexistent/t.txt", "--kv-cache", "int4", "--kv-cache", "int4");
+        assertEquals(1, twice.exit());
+        assertTrue(twice.err().contains("--kv-cache: 'int4' is listed twice"), twice.err());
+    }
+
+    @Test
     void missingModelFileIsNamed() {
         Run r = run("eval", "--model", "/nonexistent/m.bin", "--text", "/nonexistent/t.txt", "--json");
         assertEquals(1, r.exit());
