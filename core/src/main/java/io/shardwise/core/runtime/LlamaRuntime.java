@@ -2,9 +2,7 @@ package io.shardwise.core.runtime;
 
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
-import io.shardwise.core.tensor.TensorType;
 
-import java.util.Arrays;
 
 /**
  * The Llama forward pass in plain Java as llama2.c's run.c computes it, over weights in their stored types
@@ -158,13 +156,12 @@ public final class LlamaRuntime {
         private final KvCache cache;
         private final CausalAttention attention;
         private final RotaryTable rope;
-        /** Per parallel piece: prepared activations. */
-        private final Activation[][] acts;
+        /** The linear layers' runner, with its per-piece activations. */
+        private final LinearPass linears;
         private int position;
         private int rowsAllocated;
         private float[] x, xb, xb2, q, kk, vv, att, hb, hb2;
         private float[] logits = new float[0];
-        private LinearObserver observer;
 
         Session(int capacity) {
             LlamaConfig c = w.config;
@@ -173,7 +170,7 @@ public final class LlamaRuntime {
             this.cache = KvCache.create(kvType, kvGroup, c, capacity);
             this.attention = new CausalAttention(c, k, par, cache);
             this.rope = new RotaryTable(c, capacity);
-            this.acts = new Activation[par.threads()][0];
+            this.linears = new LinearPass(rk, par);
         }
 
         public int position() {
@@ -186,7 +183,7 @@ public final class LlamaRuntime {
 
         /** Calls {@code o} with the input of every linear layer this session runs from now on (null: none). */
         public void observe(LinearObserver o) {
-            this.observer = o;
+            linears.observer = o;
         }
 
         /** The token embeddings of {@code tokens[off, off+len)}: len x dim floats, the residual stream's start. */
@@ -323,7 +320,7 @@ public final class LlamaRuntime {
 
         private void classify(float[] in, int inOff, int T, float[] out, int outOff) {
             int vocab = w.config.vocabSize();
-            linear(in, inOff, T, new Projection[]{w.classifier}, new float[][]{out}, new int[]{outOff}, new int[]{vocab});
+            linears.run(in, inOff, T, new Projection[]{w.classifier}, new float[][]{out}, new int[]{outOff}, new int[]{vocab});
             if (releasePages) LlamaWeights.release(w.classifier);
         }
 
@@ -332,7 +329,7 @@ public final class LlamaRuntime {
             LlamaWeights.Layer L = w.layers[l];
             int dim = c.dim(), kvDim = c.kvDim(), hid = c.hiddenDim();
             rmsnorm(x, L.attnNorm(), xb, T);
-            linear(xb, 0, T, new Projection[]{L.wq(), L.wk(), L.wv()}, new float[][]{q, kk, vv}, new int[3], new int[]{dim, kvDim, kvDim});
+            linears.run(xb, 0, T, new Projection[]{L.wq(), L.wk(), L.wv()}, new float[][]{q, kk, vv}, new int[3], new int[]{dim, kvDim, kvDim});
             addBias(q, L.bq(), T);
             addBias(kk, L.bk(), T);
             addBias(vv, L.bv(), T);
@@ -346,108 +343,13 @@ public final class LlamaRuntime {
             }
             attention.run(l, q, position, T, att);
             cache.endBatch(l);
-            linear(att, 0, T, new Projection[]{L.wo()}, new float[][]{xb2}, new int[1], new int[]{dim});
+            linears.run(att, 0, T, new Projection[]{L.wo()}, new float[][]{xb2}, new int[1], new int[]{dim});
             for (int i = 0; i < T * dim; i++) x[i] += xb2[i];
             rmsnorm(x, L.ffnNorm(), xb, T);
-            linear(xb, 0, T, new Projection[]{L.w1(), L.w3()}, new float[][]{hb, hb2}, new int[2], new int[]{hid, hid});
+            linears.run(xb, 0, T, new Projection[]{L.w1(), L.w3()}, new float[][]{hb, hb2}, new int[2], new int[]{hid, hid});
             k.swiglu(hb, hb2, T * hid);
-            linear(hb, 0, T, new Projection[]{L.w2()}, new float[][]{xb2}, new int[1], new int[]{dim});
+            linears.run(hb, 0, T, new Projection[]{L.w2()}, new float[][]{xb2}, new int[1], new int[]{dim});
             for (int i = 0; i < T * dim; i++) x[i] += xb2[i];
-        }
-
-        /**
-         * {@code ys[m][yOffs[m] + t*ldys[m] + r] = (W x + B (A x))[r]} of layer {@code ps[m]} for T tokens x at
-         * {@code in[inOff + t*n ...]}: the dense weights and the A factors, which share the input, in one pass over
-         * their rows; then each B over its own A x, added (or written, when W is absent).
-         */
-        private void linear(float[] in, int inOff, int T, Projection[] ps, float[][] ys, int[] yOffs, int[] ldys) {
-            int count = 0;
-            for (Projection p : ps) count += (p.dense() != null ? 1 : 0) + (p.lowRank() ? 1 : 0);
-            Linear[] ws = new Linear[count];
-            Sparse24Rows[] packed = new Sparse24Rows[count];
-            float[][] outs = new float[count][];
-            int[] offs = new int[count], lds = new int[count];
-            float[][] ax = new float[ps.length][];
-            int i = 0;
-            for (int m = 0; m < ps.length; m++) {
-                if (ps[m].dense() == null) continue;
-                ws[i] = ps[m].dense();
-                packed[i] = ps[m].sparse();
-                outs[i] = ys[m];
-                offs[i] = yOffs[m];
-                lds[i++] = ldys[m];
-            }
-            for (int m = 0; m < ps.length; m++) {
-                if (!ps[m].lowRank()) continue;
-                int rank = ps[m].rank();
-                ws[i] = ps[m].loraA();
-                outs[i] = ax[m] = new float[T * rank];
-                lds[i++] = rank;
-            }
-            rows(in, inOff, T, ws, packed, outs, offs, lds);
-            for (int m = 0; m < ps.length; m++) {
-                Projection p = ps[m];
-                if (!p.lowRank()) continue;
-                Linear[] b = {p.loraB()};
-                if (p.dense() == null) {
-                    rows(ax[m], 0, T, b, new Sparse24Rows[1], new float[][]{ys[m]}, new int[]{yOffs[m]}, new int[]{ldys[m]});
-                    continue;
-                }
-                int out = p.out();
-                float[] bax = new float[T * out];
-                rows(ax[m], 0, T, b, new Sparse24Rows[1], new float[][]{bax}, new int[1], new int[]{out});
-                for (int t = 0; t < T; t++) {
-                    int at = yOffs[m] + t * ldys[m];
-                    for (int r = 0; r < out; r++) ys[m][at + r] += bax[t * out + r];
-                }
-            }
-        }
-
-        /**
-         * {@code ys[m][yOffs[m] + t*ldys[m] + r] = dot(row r of ws[m], in[inOff + t*n ...])} for T tokens: the rows of all
-         * matrices (which share the input) are cut into pieces across threads; each piece prepares its own copy of the
-         * activations for the weight type, so pieces share nothing but the read-only input. A matrix with a packed
-         * 2:4 form ({@code packed[m]} not null) runs the sparse kernel on it.
-         */
-        private void rows(float[] in, int inOff, int T, Linear[] ws, Sparse24Rows[] packed, float[][] ys, int[] yOffs, int[] ldys) {
-            int n = ws[0].in(), total = 0;
-            if (observer != null) observer.input(ws, in, inOff, T, n);
-            for (Linear m : ws) total += m.out();
-            int minRows = Math.max(1, MIN_WORK / Math.max(1, n * T));
-            int rowsTotal = total;
-            par.run(rowsTotal, minRows, 16, (piece, from, to) -> {
-                Activation[] a = activations(piece, T);
-                TensorType prepared = null;
-                for (int m = 0, base = 0; m < ws.length && base < to; base += ws[m].out(), m++) {
-                    int r0 = Math.max(from, base) - base, r1 = Math.min(to, base + ws[m].out()) - base;
-                    if (r0 >= r1) continue;
-                    Linear lin = ws[m];
-                    Sparse24Rows sp = packed[m];
-                    if (lin.type() != prepared) {
-                        for (int t = 0; t < T; t++) rk.prepare(lin.type(), in, inOff + t * n, n, a[t]);
-                        prepared = lin.type();
-                    }
-                    if (T == 1) {
-                        if (sp != null) rk.matvecSparse(sp, r0, r1, a[0], ys[m], yOffs[m] + r0);
-                        else rk.matvec(lin.type(), lin.data(), n, r0, r1, a[0], ys[m], yOffs[m] + r0);
-                    } else if (yOffs[m] == 0) {
-                        if (sp != null) rk.matmulSparse(sp, r0, r1, a, T, ys[m], ldys[m]);
-                        else rk.matmul(lin.type(), lin.data(), n, r0, r1, a, T, ys[m], ldys[m]);
-                    } else {
-                        throw new IllegalStateException("batched output must start at offset 0");
-                    }
-                }
-            });
-        }
-
-        private Activation[] activations(int piece, int T) {
-            Activation[] a = acts[piece];
-            if (a.length < T) {
-                Activation[] grown = Arrays.copyOf(a, T);
-                for (int i = a.length; i < T; i++) grown[i] = new Activation();
-                acts[piece] = a = grown;
-            }
-            return a;
         }
 
         private void addBias(float[] v, float[] bias, int T) {

@@ -172,6 +172,33 @@ class LowRankTest {
     }
 
     @Test
+    void aStageDerivesFactorsThatReplaceOrComplementAWeight(@TempDir Path tmp) throws Exception {
+        LlamaModel m = TinyModels.random(TinyModels.config(false), 36);
+        ModelStore store = new ModelStore(new FileBlobStore(tmp.resolve("blobs")));
+        String parent = store.importModel(m, "test:parent", "parent");
+        String q = TensorNames.attnQ(0), up = TensorNames.ffnUp(1);
+        Pair pq = randomPair(q, 32, 32, 4, 0.3, GgmlType.F16, 1), pu = randomPair(up, 32, 40, 4, 0.3, GgmlType.F32, 2);
+        Tensor upAgain = m.tensor(up);
+        var entries = store.storeTensors(List.of(pq.a(), pq.b(), pu.a(), pu.b(), upAgain));
+        io.shardwise.proto.v1.StageSpec stage = io.shardwise.proto.v1.StageSpec.newBuilder().setName("lowrank").build();
+        String child = store.derive(parent, stage, entries);
+        try (Arena arena = Arena.ofShared()) {
+            LlamaModel got = store.load(child, arena);
+            assertTrue(!got.tensors().containsKey(q), "attn_q replaced by its factors (no W in the output)");
+            assertTrue(got.tensors().containsKey(up) && got.tensors().containsKey(TensorNames.loraA(up)), "ffn_up complemented (W in the output)");
+            assertEquals(m.parameterCount() - 32 * 32 + 4 * 64 + 4 * 72, got.parameterCount());
+            LlamaModel want = m.withoutTensors(List.of(q)).withTensors(Map.of(pq.a().name(), pq.a(), pq.b().name(), pq.b(), pu.a().name(), pu.a(), pu.b().name(), pu.b()));
+            assertSameLogits(want, got, 0, "derived");
+        }
+        var lone = store.storeTensors(List.of(pq.a()));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> store.derive(parent, stage, lone));
+        assertTrue(e.getMessage().contains("blk.0.attn_q.weight.lora_a") && e.getMessage().contains("lora_b"), e.getMessage());
+        Tensor stray = Tensor.ofFloats("blk.9.attn_q.weight.lora_a", new long[]{32, 4}, new float[128]);
+        var unknown = store.storeTensors(List.of(stray));
+        assertThrows(IllegalArgumentException.class, () -> store.derive(parent, stage, unknown));
+    }
+
+    @Test
     void inconsistentFactorsAreRefusedNamingTheTensor() {
         LlamaModel m = TinyModels.random(TinyModels.config(false), 35);
         String q = TensorNames.attnQ(0);
