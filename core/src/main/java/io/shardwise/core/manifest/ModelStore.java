@@ -9,6 +9,8 @@ import io.shardwise.core.tokenizer.VocabularyCodec;
 import io.shardwise.core.format.ModelFormatException;
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.model.LowRankPairs;
+import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.model.Vocabulary;
 import io.shardwise.core.tensor.Tensor;
 import io.shardwise.core.tensor.TensorType;
@@ -25,9 +27,11 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -93,18 +97,41 @@ public final class ModelStore {
         return entries;
     }
 
-    /** A manifest derived from {@code parent} with some tensors replaced, recording the stage that did it. */
+    /**
+     * A manifest derived from {@code parent} with some tensors replaced, recording the stage that did it. A stage may
+     * also add the low-rank factors {@code <w>.lora_a} and {@code <w>.lora_b} of a weight {@code w} the parent has
+     * ({@link LowRankPairs}); when it outputs the pair but not {@code w} itself, the factors replace {@code w}
+     * (truncated SVD, ASVD), and when it outputs {@code w} too, they complement it (LoRC).
+     */
     public String derive(String parentDigest, StageSpec stage, Collection<TensorEntry> replaced) throws IOException {
         ModelManifest parent = manifest(parentDigest);
         Map<String, TensorEntry> byName = new TreeMap<>();
         for (TensorEntry e : parent.getTensorsList()) byName.put(e.getName(), e);
+        Set<String> output = new HashSet<>();
+        for (TensorEntry e : replaced) output.add(e.getName());
         for (TensorEntry e : replaced) {
-            if (!byName.containsKey(e.getName())) throw new IllegalArgumentException("stage output names tensor " + e.getName() + " that model " + parentDigest + " does not have");
+            String factorOf = factorOf(e.getName());
+            boolean newFactor = factorOf != null && byName.containsKey(factorOf) && !byName.containsKey(e.getName());
+            if (!byName.containsKey(e.getName()) && !newFactor) {
+                throw new IllegalArgumentException("stage output names tensor " + e.getName() + " that model " + parentDigest + " does not have");
+            }
             byName.put(e.getName(), e);
+        }
+        for (String name : output) {
+            String w = factorOf(name);
+            if (w != null && name.endsWith(TensorNames.LORA_A) && !output.contains(w)) byName.remove(w);
+            String partner = w == null ? null : name.endsWith(TensorNames.LORA_A) ? TensorNames.loraB(w) : TensorNames.loraA(w);
+            if (partner != null && !byName.containsKey(partner)) throw new IllegalArgumentException("stage output names low-rank factor " + name + " without its partner " + partner);
         }
         ModelManifest m = parent.toBuilder().clearTensors().addAllTensors(byName.values())
                 .setParent(parentDigest).setStage(stage).setSourceUri("").build();
         return putManifest(m);
+    }
+
+    /** The weight a low-rank factor name belongs to, or null when the name is not a factor's. */
+    private static String factorOf(String name) {
+        if (!LowRankPairs.isFactor(name)) return null;
+        return name.substring(0, name.length() - TensorNames.LORA_A.length()); // both suffixes have the same length
     }
 
     public String putManifest(ModelManifest m) throws IOException {
