@@ -1,5 +1,6 @@
 package io.shardwise.quantizer;
 
+import io.shardwise.core.calib.Hessian;
 import io.shardwise.core.tensor.Tensor;
 import io.shardwise.core.tensor.TensorCodecs;
 import io.shardwise.core.tensor.TensorType;

@@ -3,6 +3,7 @@ package io.shardwise.quantizer;
 import io.shardwise.core.calib.BlockCalibration;
 import io.shardwise.core.calib.CalibrationMode;
 import io.shardwise.core.calib.CalibrationSpec;
+import io.shardwise.core.calib.Hessian;
 import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.runtime.Linear;
 import io.shardwise.core.tensor.ChannelIntType;

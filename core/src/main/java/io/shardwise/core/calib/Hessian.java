@@ -1,4 +1,10 @@
-package io.shardwise.quantizer;
+package io.shardwise.core.calib;
+
+import org.ejml.data.DMatrixRMaj;
+import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
+import org.ejml.dense.row.factory.LinearSolverFactory_DDRM;
+import org.ejml.interfaces.decomposition.CholeskyDecomposition_F64;
+import org.ejml.interfaces.linsol.LinearSolverDense;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -7,7 +13,7 @@ import java.util.concurrent.ForkJoinPool;
 import java.util.stream.IntStream;
 
 /**
- * GPTQ's layer Hessian H = 2/N sum_t x_t x_t^T (Frantar et al., section 3: the Hessian of ||WX - QX||^2), summed
+ * The layer Hessian of GPTQ and SparseGPT, H = 2/N sum_t x_t x_t^T (Frantar et al., section 3: the Hessian of ||WX - QX||^2), summed
  * over calibration inputs as they stream past. Each call adds a chunk of T tokens: the upper triangle, row by row,
  * four tokens at a time, in float per call (T is at most a few hundred) and then into a double sum.
  */
@@ -121,8 +127,45 @@ public final class Hessian {
         return h;
     }
 
+    /** U with U^T U = (H + damp * mean(diag H) I)^-1, and the damping that made it positive definite. */
+    public record InverseFactor(double[] upper, double dampUsed) {
+    }
+
+    /**
+     * The upper Cholesky factor of the damped inverse Hessian that GPTQ and SparseGPT walk (EJML Cholesky, inverse,
+     * Cholesky again), retrying with tenfold damping {@code retries} times; throws naming the tensor and the dampings.
+     */
+    public static InverseFactor upperCholeskyOfInverse(String name, double[] h, int n, double damp, int retries) {
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += h[i * n + i];
+        mean /= n;
+        StringBuilder tried = new StringBuilder();
+        double d = damp;
+        for (int attempt = 0; attempt <= retries; attempt++, d *= 10) {
+            double[] a = h.clone();
+            for (int i = 0; i < n; i++) a[i * n + i] += d * mean;
+            double[] u = tryUpperCholeskyOfInverse(a, n);
+            if (u != null) return new InverseFactor(u, d);
+            tried.append(attempt == 0 ? "" : ", ").append((float) d);
+        }
+        throw new IllegalStateException(name + ": Hessian is not positive definite after dampening (damp tried " + tried
+                + " x mean diag " + (float) mean + "); the calibration inputs of this layer may be degenerate");
+    }
+
+    private static double[] tryUpperCholeskyOfInverse(double[] a, int n) {
+        LinearSolverDense<DMatrixRMaj> solver = LinearSolverFactory_DDRM.symmPosDef(n);
+        if (!solver.setA(DMatrixRMaj.wrap(n, n, a))) return null;
+        DMatrixRMaj inv = new DMatrixRMaj(n, n);
+        solver.invert(inv);
+        CholeskyDecomposition_F64<DMatrixRMaj> chol = DecompositionFactory_DDRM.chol(n, false);
+        if (!chol.decompose(inv)) return null;
+        double[] u = chol.getT(null).data;
+        for (int i = 0; i < n; i++) if (!(u[i * n + i] > 0) || Double.isInfinite(u[i * n + i])) return null;
+        return u;
+    }
+
     /** Runs body(lo, hi) over [0, n) cut in {@code chunks} ranges on {@code threads} threads. */
-    static void parallel(int threads, int chunks, int n, java.util.function.BiConsumer<Integer, Integer> body) {
+    public static void parallel(int threads, int chunks, int n, java.util.function.BiConsumer<Integer, Integer> body) {
         if (threads <= 1 || n < 2) {
             body.accept(0, n);
             return;
