@@ -1,11 +1,14 @@
 package io.shardwise.quantizer;
 
 import io.shardwise.core.calib.BlockCalibration;
+import io.shardwise.core.calib.CalibrationSet;
 import io.shardwise.core.calib.CalibrationMode;
 import io.shardwise.core.calib.CalibrationSpec;
+import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.tensor.GgmlType;
 import io.shardwise.core.tensor.Tensor;
 import io.shardwise.core.tensor.TensorType;
+import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.work.ShardInput;
 import io.shardwise.core.work.ShardOutput;
 import io.shardwise.core.work.ShardTechnique;
@@ -82,7 +85,13 @@ public class ImatrixTechnique implements ShardTechnique {
             BlockCalibration cal = use || spec.mode() == CalibrationMode.SEQUENTIAL
                     ? BlockCalibration.open(input, spec, texts.resolve(spec.dataset())) : null;
             ImportanceMatrix im = new ImportanceMatrix();
-            if (use) cal.observe(im);
+            if (use && !types.isEmpty()) cal.observe(im); // a tied model's head shard has only output_norm: nothing to weigh
+            if (use && cal.block() < 0 && types.containsKey(TensorNames.TOKEN_EMBD)
+                    && cal.model().classifier().name().equals(TensorNames.TOKEN_EMBD)) {
+                // tied: llama.cpp's imatrix sees token_embd in the output matmul, so it gets the head's importance
+                int[][] windows = CalibrationSet.load(spec, texts.resolve(spec.dataset()), Tokenizers.forVocabulary(cal.model().vocabulary()));
+                im.observeHead(cal.model(), windows, input.progress());
+            }
             Map<String, Tensor> out = new LinkedHashMap<>();
             int weighted = 0;
             for (Map.Entry<String, TensorType> e : types.entrySet()) {

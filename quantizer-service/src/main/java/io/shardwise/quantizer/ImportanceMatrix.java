@@ -1,10 +1,12 @@
 package io.shardwise.quantizer;
 
+import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.runtime.Linear;
 import io.shardwise.core.runtime.LlamaRuntime;
 import io.shardwise.core.tensor.Tensor;
 import io.shardwise.core.tensor.TensorCodecs;
 import io.shardwise.core.tensor.TensorType;
+import io.shardwise.core.work.ShardInput;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -35,6 +37,24 @@ public final class ImportanceMatrix implements LlamaRuntime.LinearObserver {
             for (int j = 0; j < n; j++) s.sq[j] += (double) x[base + j] * x[base + j];
         }
         s.tokens += T;
+    }
+
+    /**
+     * Runs {@code windows} through every layer of {@code model} and records the classifier's input (the final-normed
+     * states): the importance of a tied token embedding, which a block shard never sees.
+     */
+    public void observeHead(LlamaModel model, int[][] windows, ShardInput.Progress progress) {
+        LlamaRuntime rt = new LlamaRuntime(model);
+        Tensor c = model.classifier();
+        Linear[] head = {new Linear(c.name(), c.type(), c.data(), c.cols(), c.rows())};
+        int L = model.config().nLayers();
+        for (int s = 0; s < windows.length; s++) {
+            int T = windows[s].length;
+            LlamaRuntime.Session session = rt.newSession(T);
+            float[] normed = session.outputNormed(session.layers(session.embed(windows[s], 0, T), T, 0, L), T);
+            input(head, normed, 0, T, normed.length / T);
+            progress.report(0.5 * (s + 1) / windows.length, "importance of the tied classifier: window " + (s + 1) + "/" + windows.length);
+        }
     }
 
     /** A tensor's per-column mean x^2, null when calibration never ran it. */
