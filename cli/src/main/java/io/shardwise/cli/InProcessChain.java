@@ -10,6 +10,7 @@ import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.recipe.Recipe;
 import io.shardwise.core.recipe.RecipeParser;
+import io.shardwise.core.runtime.KvCacheType;
 import io.shardwise.core.runtime.Perplexity;
 import io.shardwise.core.runtime.PerplexityResult;
 import io.shardwise.core.tensor.GgmlType;
@@ -209,6 +210,12 @@ final class InProcessChain {
                 PerplexityResult r = Perplexity.evaluateFile(model, DatasetPaths.resolve(suite, layout), evaluate.maxTokens());
                 sink.accept(b.clone().setMetric("nll").setDataset(suite).setValue(r.meanNll()).setTokens(r.tokens()).build());
                 sink.accept(b.clone().setMetric("ppl").setDataset(suite).setValue(r.ppl()).setTokens(r.tokens()).build());
+                for (String kv : evaluate.kvCache()) { // as the evaluator: again with a quantized KV cache, against this model's f32 value
+                    PerplexityResult q = Perplexity.evaluateFile(model, DatasetPaths.resolve(suite, layout), evaluate.maxTokens(), KvCacheType.parse(kv));
+                    ModelScored.Builder k = b.clone().setKvCache(kv).setDataset(suite).setTokens(q.tokens());
+                    sink.accept(k.clone().setMetric("nll").setValue(q.meanNll()).setBaselineValue(r.meanNll()).build());
+                    sink.accept(k.clone().setMetric("ppl").setValue(q.ppl()).setBaselineValue(r.ppl()).build());
+                }
             }
         }
     }
