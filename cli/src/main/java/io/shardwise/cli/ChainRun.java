@@ -62,9 +62,10 @@ public record ChainRun(Job job, List<JobEvent> events, Duration elapsed) {
         return events.stream().filter(JobEvent::hasScored).map(JobEvent::getScored).filter(JobFormat::shown).toList();
     }
 
+    /** The score taken with the float32 KV cache (never an evaluate.kv_cache one). */
     public Optional<ModelScored> score(int stageIndex, String metric, String dataset) {
         return scores().stream().filter(s -> s.getStageIndex() == stageIndex && s.getMetric().equals(metric)
-                && (dataset == null || s.getDataset().equals(dataset))).findFirst();
+                && (dataset == null || s.getDataset().equals(dataset)) && s.getKvCache().isEmpty()).findFirst();
     }
 
     public Optional<StageCompleted> stageCompleted(int stageIndex) {
