@@ -48,64 +48,78 @@ public record Sparse24Rows(String name, GgmlType type, MemorySegment data, int i
         return data.byteSize();
     }
 
+    /** For each mask of a group's non-zero columns (at most 2 set), the position byte i0 | i1 << 2 of the columns kept: its non-zeros, topped up with zero columns next to them. */
+    private static final byte[] CODE = new byte[16];
+
+    static {
+        for (int mask = 0; mask < 16; mask++) {
+            int[] kept = new int[2];
+            int k = 0;
+            for (int j = 0; j < 4 && k < 2; j++) if ((mask >> j & 1) != 0) kept[k++] = j;
+            if (Integer.bitCount(mask) > 2) continue;
+            if (k == 0) {
+                kept[1] = 1;
+            } else if (k == 1) {
+                if (kept[0] == 3) kept[0] = 2;
+                kept[1] = kept[0] + 1;
+            }
+            CODE[mask] = (byte) (kept[0] | kept[1] << 2);
+        }
+    }
+
+    private static boolean packable(Linear w) {
+        return (w.type() == GgmlType.F32 || w.type() == GgmlType.F16 || w.type() == GgmlType.BF16) && w.in() % 4 == 0;
+    }
+
     /** True when the weight has a float type, rows of a multiple of 4, and at most 2 non-zeros (any sign of zero is zero) in every aligned group of 4. */
     public static boolean isSparse(Linear w) {
-        if (w.type() != GgmlType.F32 && w.type() != GgmlType.F16 && w.type() != GgmlType.BF16 || w.in() % 4 != 0) return false;
+        if (!packable(w)) return false;
         int es = elementBytes((GgmlType) w.type());
-        MemorySegment d = w.data();
         long groups = (long) w.in() / 4 * w.out();
-        // a dense matrix fails within its first few groups: detection costs nothing on dense models
-        for (long g = 0; g < groups; g++) {
-            long at = g * 4 * es;
-            int nz = 0;
-            for (int j = 0; j < 4; j++) if (nonZero(d, at + (long) j * es, es)) nz++;
-            if (nz > 2) return false;
-        }
+        for (long g = 0; g < groups; g++) if (Integer.bitCount(nonZeros(w.data(), g * 4 * es, es)) > 2) return false;
         return true;
     }
 
     /** The packed form of {@code w} (off-heap, freed when unreachable), or null when w is not 2:4 sparse. */
     public static Sparse24Rows pack(Linear w) {
-        if (!isSparse(w)) return null;
+        if (!packable(w)) return null;
         GgmlType type = (GgmlType) w.type();
         int es = elementBytes(type), in = w.in();
-        long rowBytes = rowBytes(type, in), chunkBytes = chunkBytes(type);
-        MemorySegment src = w.data(), dst = Arena.ofAuto().allocate(rowBytes * w.out(), 64);
-        int[] kept = new int[2];
+        MemorySegment src = w.data();
+        // a dense matrix fails within its first groups: detection costs nothing on dense models
+        for (int g = 0; g < in / 4; g++) if (Integer.bitCount(nonZeros(src, 4L * g * es, es)) > 2) return null;
+        long rowBytes = rowBytes(type, in), chunkBytes = chunkBytes(type), codes = 2L * GROUPS * es;
+        MemorySegment dst = Arena.ofAuto().allocate(rowBytes * w.out(), 64);
         for (int r = 0; r < w.out(); r++) {
             long rowAt = (long) r * in * es, packedAt = r * rowBytes;
             for (int g = 0; g < in / 4; g++) {
                 long at = rowAt + 4L * g * es;
-                positions(src, at, es, kept);
+                int mask = nonZeros(src, at, es);
+                if (Integer.bitCount(mask) > 2) return null;
+                int code = CODE[mask], i0 = code & 3, i1 = code >> 2, j = g % GROUPS;
                 long o = packedAt + (g / GROUPS) * chunkBytes;
-                int j = g % GROUPS;
-                MemorySegment.copy(src, at + (long) kept[0] * es, dst, o + (long) j * es, es);
-                MemorySegment.copy(src, at + (long) kept[1] * es, dst, o + (long) (GROUPS + j) * es, es);
-                dst.set(WeightRows.I8, o + 2L * GROUPS * es + j, (byte) (kept[0] | kept[1] << 2));
+                if (es == 4) {
+                    dst.set(WeightRows.I32, o + 4L * j, src.get(WeightRows.I32, at + 4L * i0));
+                    dst.set(WeightRows.I32, o + 4L * (GROUPS + j), src.get(WeightRows.I32, at + 4L * i1));
+                } else {
+                    long v = src.get(WeightRows.I64, at);
+                    dst.set(WeightRows.I16, o + 2L * j, (short) (v >>> 16 * i0));
+                    dst.set(WeightRows.I16, o + 2L * (GROUPS + j), (short) (v >>> 16 * i1));
+                }
+                dst.set(WeightRows.I8, o + codes + j, (byte) code);
             }
         }
         return new Sparse24Rows(w.name(), type, dst, in, w.out());
     }
 
-    /** The two columns a group keeps, ascending: its non-zeros, topped up with zero columns next to them. */
-    private static void positions(MemorySegment d, long at, int es, int[] kept) {
-        int k = 0;
-        for (int j = 0; j < 4; j++) if (nonZero(d, at + (long) j * es, es)) kept[k++] = j;
-        if (k == 0) {
-            kept[0] = 0;
-            kept[1] = 1;
-        } else if (k == 1) {
-            if (kept[0] == 3) {
-                kept[0] = 2;
-                kept[1] = 3;
-            } else {
-                kept[1] = kept[0] + 1;
-            }
+    /** Bit j set when column j of the group at byte {@code at} is non-zero (the group read as one or two longs). */
+    private static int nonZeros(MemorySegment d, long at, int es) {
+        if (es == 2) {
+            long v = d.get(WeightRows.I64, at);
+            return ((v & 0x7fffL) != 0 ? 1 : 0) | ((v & 0x7fff0000L) != 0 ? 2 : 0) | ((v & 0x7fff00000000L) != 0 ? 4 : 0) | ((v & 0x7fff000000000000L) != 0 ? 8 : 0);
         }
-    }
-
-    private static boolean nonZero(MemorySegment d, long at, int es) {
-        return es == 4 ? (d.get(WeightRows.I32, at) & 0x7fffffff) != 0 : (d.get(WeightRows.I16, at) & 0x7fff) != 0;
+        long a = d.get(WeightRows.I64, at), b = d.get(WeightRows.I64, at + 8);
+        return ((a & 0x7fffffffL) != 0 ? 1 : 0) | ((a & 0x7fffffff00000000L) != 0 ? 2 : 0) | ((b & 0x7fffffffL) != 0 ? 4 : 0) | ((b & 0x7fffffff00000000L) != 0 ? 8 : 0);
     }
 
     /** The activation's floats in chunk order (see {@link Activation#sparseOrder}), made once per prepared activation. */
