@@ -2,6 +2,7 @@ package io.shardwise.core.format;
 
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.model.LowRankPairs;
 import io.shardwise.core.model.RopeScaling;
 import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.model.Vocabulary;
@@ -158,7 +159,7 @@ public final class GgufLlama {
         if (embd == null) throw new ModelFormatException(src + ": GGUF tensor " + TensorNames.TOKEN_EMBD + " is missing");
         if (embd.shape().length != 2) throw new ModelFormatException(src + ": GGUF tensor " + TensorNames.TOKEN_EMBD + " has shape " + Arrays.toString(embd.shape()) + ", expected 2 dims");
         Vocabulary vocab = GgufVocabulary.read(f, embd.shape()[1]);
-        boolean tied = !f.tensors().containsKey(TensorNames.OUTPUT);
+        boolean tied = !f.tensors().containsKey(TensorNames.OUTPUT) && !f.tensors().containsKey(TensorNames.loraA(TensorNames.OUTPUT));
         boolean qwen = QWEN2.equals(arch);
         LlamaConfig c;
         try {
@@ -172,6 +173,7 @@ public final class GgufLlama {
         Map<String, long[]> expected = expectedShapes(c);
         for (Map.Entry<String, long[]> e : expected.entrySet()) {
             Tensor t = f.tensors().get(e.getKey());
+            if (t == null && f.tensors().containsKey(TensorNames.loraA(e.getKey()))) continue; // replaced by low-rank factors (LowRankPairs)
             if (t == null) throw new ModelFormatException(src + ": GGUF tensor " + e.getKey() + " is missing");
             if (!Arrays.equals(t.shape(), e.getValue())) {
                 throw new ModelFormatException(src + ": GGUF tensor " + e.getKey() + " has shape " + Arrays.toString(t.shape())
@@ -179,7 +181,7 @@ public final class GgufLlama {
             }
         }
         Map<String, Tensor> tensors = new LinkedHashMap<>(); // file order, so that re-writing gives the same file
-        for (Tensor t : f.tensors().values()) if (expected.containsKey(t.name())) tensors.put(t.name(), t);
+        for (Tensor t : f.tensors().values()) if (expected.containsKey(t.name()) || LowRankPairs.isFactor(t.name())) tensors.put(t.name(), t);
         return new LlamaModel(c, vocab, tensors);
     }
 

@@ -199,6 +199,29 @@ class LowRankTest {
     }
 
     @Test
+    void aFactorizedModelRoundTripsThroughGguf(@TempDir Path tmp) throws Exception {
+        LlamaModel m = TinyModels.random(TinyModels.config(false), 37);
+        Map<String, Tensor> factors = new LinkedHashMap<>();
+        int seed = 20;
+        for (String name : targets()) {
+            Tensor w = m.tensor(name);
+            Pair p = randomPair(name, w.cols(), w.rows(), 4, 0.3, GgmlType.F16, ++seed);
+            factors.put(p.a().name(), p.a());
+            factors.put(p.b().name(), p.b());
+        }
+        // attn_q, attn_v, ffn_gate and the classifier replaced; ffn_down complemented
+        LlamaModel low = m.withoutTensors(List.of(TensorNames.attnQ(0), TensorNames.attnV(1), TensorNames.ffnGate(0), TensorNames.OUTPUT)).withTensors(factors);
+        Path file = tmp.resolve("low.gguf");
+        io.shardwise.core.format.GgufLlama.write(low, file, io.shardwise.core.format.GgufLlama.WriteOptions.keepTypes("low"));
+        try (Arena arena = Arena.ofShared()) {
+            LlamaModel read = io.shardwise.core.format.GgufLlama.read(file, arena);
+            assertTrue(!read.config().tiedEmbeddings(), "a classifier of factors is not the tied embedding");
+            assertEquals(low.tensors().keySet(), read.tensors().keySet());
+            assertSameLogits(low, read, 0, "GGUF round trip");
+        }
+    }
+
+    @Test
     void inconsistentFactorsAreRefusedNamingTheTensor() {
         LlamaModel m = TinyModels.random(TinyModels.config(false), 35);
         String q = TensorNames.attnQ(0);
