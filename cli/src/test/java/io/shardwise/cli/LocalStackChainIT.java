@@ -9,7 +9,11 @@ import io.shardwise.core.tensor.Tensor;
 import io.shardwise.proto.v1.Job;
 import io.shardwise.proto.v1.JobEvent;
 import io.shardwise.proto.v1.JobState;
+import io.shardwise.proto.v1.ModelManifest;
 import io.shardwise.proto.v1.ModelScored;
+import io.shardwise.proto.v1.ShardCompleted;
+import io.shardwise.proto.v1.TensorEntry;
+import io.shardwise.quantizer.BitPlan;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,11 +23,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -33,7 +42,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The demo's chain on stories260K through the real local stack (a KRaft broker, the gateway and the
  * four services as separate JVMs, two quantizer instances), plus the failure behaviour of issue #3:
- * a failing task fails only its job, and a quantizer killed with -9 mid-stage changes nothing in the output.
+ * a failing task fails only its job, and a quantizer killed with -9 mid-stage changes nothing in the output; and the
+ * calibrated stages of issue #5: GPTQ sequential (activation blobs handed from block to block) and independent, and an
+ * rtn target_bpw stage with its plan shard, spread over both quantizer instances.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
@@ -144,6 +155,95 @@ class LocalStackChainIT {
 
     @Test
     @Order(3)
+    void calibratedStagesShareBothQuantizersAndSequentialMatchesTheInProcessChain() throws Exception {
+        SharedData.require("text/tinystories/train_head.txt");
+        String evaluate = "{ suites: [" + DATASET + "], max_tokens: 2000 }";
+        String seqYaml = InProcessCalibrationTest.recipe(InProcessCalibrationTest.gptqStage("sequential"), evaluate);
+        String indYaml = InProcessCalibrationTest.recipe(InProcessCalibrationTest.gptqStage("independent"), evaluate);
+        String planYaml = InProcessCalibrationTest.recipe(InProcessCalibrationTest.PLAN_STAGE, evaluate);
+        long t0 = System.nanoTime();
+        String uri = SubmitCommand.modelUri(model.toString());
+        // submitted together: the jobs pipeline behind each other on the two quantizers
+        List<Job> jobs = List.of(client.submit(uri, seqYaml), client.submit(uri, indYaml), client.submit(uri, planYaml));
+        List<ChainRun> runs = new ArrayList<>();
+        for (Job j : jobs) runs.add(ChainRun.follow(client, j.getJobId(), t0, e -> { }));
+        ChainRun seq = runs.get(0), ind = runs.get(1), plan = runs.get(2);
+        System.out.printf(Locale.ROOT, "E2E calibrated stages (gptq sequential, gptq independent, rtn target_bpw; submitted together): %.1f s%n",
+                (System.nanoTime() - t0) / 1e9);
+        for (ChainRun r : runs) {
+            System.out.print(r.table().render());
+            assertTrue(r.succeeded(), "job " + r.jobId() + " failed: " + r.finished().getError());
+        }
+
+        // the evaluator scored every calibrated stage, with fewer bits per weight than the source
+        double source = ppl(seq, -1);
+        for (ChainRun r : runs) {
+            double q = ppl(r, 0);
+            assertTrue(Double.isFinite(q) && q > source * 0.98 && q < source * 1.5, "stage 0 ppl " + q + " vs source " + source + " (job " + r.jobId() + ")");
+            assertTrue(r.score(0, "bpw", "").orElseThrow().getValue() < r.score(-1, "bpw", "").orElseThrow().getValue(), "fewer bits per weight");
+        }
+
+        // both quantizer instances ran shards of the calibrated stages (the task log line of each instance)
+        Map<String, Map<String, Integer>> byInstance = new TreeMap<>();
+        for (StackProcess q : stack.instances(Service.QUANTIZER)) {
+            List<String> lines = Files.readAllLines(q.log(), StandardCharsets.ISO_8859_1);
+            Map<String, Integer> perJob = new LinkedHashMap<>();
+            for (ChainRun r : runs) {
+                String marker = "[job " + r.jobId() + " stage 0 shard ";
+                perJob.put(r.jobId(), (int) lines.stream().filter(l -> l.contains(marker) && l.contains("] done in ")).count());
+            }
+            byInstance.put(q.name(), perJob);
+        }
+        System.out.println("calibrated shards done per quantizer instance, by job: " + byInstance);
+        assertEquals(2, byInstance.size());
+        byInstance.forEach((name, perJob) -> assertTrue(perJob.values().stream().mapToInt(Integer::intValue).sum() > 0,
+                name + " ran no shard of the calibrated stages: " + byInstance));
+
+        // sequential: blocks completed in order, each handing its output activations (a stored blob) to the next
+        assertTrue(seq.events().getFirst().getSubmitted().getStagePlans(0).getSequential(), "gptq sequential is planned as a chain");
+        List<ShardCompleted> seqBlocks = completions(seq).stream().filter(c -> c.getShardId().startsWith("block.")).toList();
+        for (int b = 0; b < seqBlocks.size(); b++) {
+            ShardCompleted c = seqBlocks.get(b);
+            assertEquals("block." + b, c.getShardId(), "sequential blocks complete in order");
+            assertFalse(c.getDone().getActivations().isEmpty(), c.getShardId() + " carries its output activations");
+            assertTrue(store.blobs().exists(c.getDone().getActivations()), c.getShardId() + "'s activation blob is stored");
+        }
+        assertFalse(ind.events().getFirst().getSubmitted().getStagePlans(0).getSequential());
+        assertTrue(completions(ind).stream().allMatch(c -> c.getDone().getActivations().isEmpty()), "independent blocks hand nothing on");
+
+        // the same recipe in one JVM (the in-process chain, same blob store): the same tensors, byte for byte, and the same ppl
+        Path local = layout.root().resolve("cli/target/it-inprocess-" + System.currentTimeMillis());
+        InProcessChain.Result inProcess = new InProcessChain(stack.options().blobRoot(), local.resolve("output"), layout,
+                line -> System.out.println("[in-process] " + line)).run(model, seqYaml);
+        ModelManifest viaKafka = store.manifest(seq.finished().getFinalManifest()), here = store.manifest(inProcess.finalManifest());
+        assertEquals(here.getTensorsList(), viaKafka.getTensorsList(), "sequential GPTQ through Kafka equals the in-process chain tensor for tensor");
+        double localPpl = inProcess.table().row(0).ppl().get(DATASET);
+        assertEquals(localPpl, ppl(seq, 0), 1e-6, "the evaluator's ppl equals the in-process chain's");
+        ModelManifest indOut = store.manifest(ind.finished().getFinalManifest());
+        assertFalse(indOut.getTensorsList().equals(viaKafka.getTensorsList()), "independent calibration gives other weights than sequential");
+
+        // target_bpw: the plan shard ran first, alone, and every matrix has the plan's type
+        List<ShardCompleted> planDone = completions(plan);
+        assertEquals("plan", planDone.getFirst().getShardId(), "the plan shard completes before any other");
+        String planDigest = planDone.getFirst().getDone().getPlan();
+        assertFalse(planDigest.isEmpty(), "the plan shard's ShardDone names its plan");
+        BitPlan bitPlan = BitPlan.load(store.blobs(), planDigest);
+        int matrices = 0;
+        for (TensorEntry e : store.manifest(plan.finished().getFinalManifest()).getTensorsList()) {
+            if (e.getShapeCount() < 2) continue;
+            matrices++;
+            assertEquals(bitPlan.types().get(e.getName()).typeName(), e.getType(), e.getName() + " has the plan's type");
+        }
+        assertEquals(bitPlan.types().size(), matrices, "the plan covers every matrix");
+        assertTrue(new HashSet<>(bitPlan.types().values()).size() >= 2, "a 5.5 bpw budget mixes types: " + bitPlan.types());
+    }
+
+    private static List<ShardCompleted> completions(ChainRun r) {
+        return r.events().stream().filter(JobEvent::hasShardCompleted).map(JobEvent::getShardCompleted).filter(c -> c.getStageIndex() == 0).toList();
+    }
+
+    @Test
+    @Order(10) // last: it kills a quantizer, and the tests before it need both
     void quantizerKilledMidStageChangesNothing() throws Exception {
         String recipe = "stages:\n  - prune: { method: magnitude, pattern: \"2:4\" }\n  - quantize: { method: rtn, type: Q8_0 }\nevaluate: { suites: [] }\n";
         ChainRun reference = run(recipe);
