@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * Publishes the coordinator's decisions, each to its own topic with the job id as key. Kept apart
+ * Publishes the coordinator's decisions, each to its own topic with its {@link Outbound#key()}. Kept apart
  * from the gRPC service because an Emitter cannot live in a @GrpcService bean (SRMSG00019).
  */
 @ApplicationScoped
