@@ -42,10 +42,10 @@ public class MagnitudeTechnique implements ShardTechnique {
     public Technique describe() {
         return Technique.newBuilder().setMethod(method()).setKind(kind())
                 .setDescription("magnitude pruning (Han et al. 2015): zero the smallest |w| per matrix, unstructured or N:M (e.g. 2:4)")
-                .addParams(ParamSpec.newBuilder().setName("sparsity").setDefaultValue("0.5").setMin(0).setMax(1)
+                .addParams(ParamSpec.newBuilder().setName("sparsity").setDefaultValue("0.5").setMin(0).setMax(PruneSettings.MAX_SPARSITY)
                         .setDescription("fraction of each matrix to zero, in [0, 1) (unstructured only; N:M implies (M-N)/M)"))
-                .addParams(ParamSpec.newBuilder().setName("pattern").setDefaultValue("unstructured")
-                        .setDescription("'unstructured', or N:M with N < M: keep N of every M consecutive weights of a row (e.g. 2:4)"))
+                .addParams(ParamSpec.newBuilder().setName("pattern").setDefaultValue("unstructured").addAllAllowed(NmSparsity.allowedPatterns())
+                        .setDescription("'unstructured', or N:M with N < M <= " + NmSparsity.MAX_M + ": keep N of every M consecutive weights of a row (e.g. 2:4)"))
                 .build();
     }
 

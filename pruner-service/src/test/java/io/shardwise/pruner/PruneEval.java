@@ -1,0 +1,170 @@
+package io.shardwise.pruner;
+
+import io.shardwise.core.blob.FileBlobStore;
+import io.shardwise.core.format.Llama2cCheckpoint;
+import io.shardwise.core.manifest.ModelStore;
+import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.model.TensorNames;
+import io.shardwise.core.runtime.LlamaRuntime;
+import io.shardwise.core.runtime.Perplexity;
+import io.shardwise.core.tensor.Tensor;
+import io.shardwise.core.tokenizer.TextTokenizer;
+import io.shardwise.core.tokenizer.Tokenizers;
+import io.shardwise.core.work.ShardInput;
+import io.shardwise.core.work.ShardOutput;
+import io.shardwise.core.work.ShardTechnique;
+import io.shardwise.core.work.TextDatasets;
+import io.shardwise.proto.v1.ModelManifest;
+import io.shardwise.proto.v1.ParamSpec;
+import io.shardwise.proto.v1.ShardRef;
+import io.shardwise.proto.v1.StageKind;
+import io.shardwise.proto.v1.StageSpec;
+import io.shardwise.proto.v1.TensorEntry;
+import org.junit.jupiter.api.Assumptions;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/** Test helper of the pruning quality tests: shared data, a technique over every shard of a stored model, scores. */
+final class PruneEval {
+    private PruneEval() {
+    }
+
+    static Path data() {
+        return Path.of(System.getProperty("shardwise.shared", "../shared"), "data");
+    }
+
+    /** A file under shared/data; skips the test, saying why, when it is absent. */
+    static Path shared(String relative) {
+        Path p = data().resolve(relative);
+        if (!Files.isRegularFile(p)) {
+            String why = "skipped: shared data file " + p + " is absent (shared data not mounted)";
+            System.out.println(why);
+            Assumptions.abort(why);
+        }
+        return p;
+    }
+
+    static TextDatasets texts(Path tmp) {
+        return TextDatasets.withDemo("prune.calibration", Optional.of(data()), Map.of(), List.of(tmp), tmp.resolve("demo"));
+    }
+
+    /** A model in a store, as a stage's input. */
+    record Stored(ModelStore store, String digest, ModelManifest manifest, LlamaModel model) {
+        static Stored stories260K(Path dir) throws IOException {
+            LlamaModel m = Llama2cCheckpoint.read(shared("stories260K/stories260K.bin"), shared("stories260K/tok512.bin"), Arena.ofAuto());
+            ModelStore store = new ModelStore(new FileBlobStore(dir));
+            String d = store.importModel(m, "test:" + dir, "stories260K");
+            return new Stored(store, d, store.manifest(d), m);
+        }
+    }
+
+    /**
+     * Runs {@code t} as the gateway plans it: the plan shard first when the stage sets a needs_plan parameter, then
+     * embed, block.N in order (each block's activation blob to the next) and head; returns the model with every
+     * output tensor in place.
+     */
+    static LlamaModel run(Stored in, ShardTechnique t, Map<String, String> params, List<String> notes) throws Exception {
+        StageSpec stage = StageSpec.newBuilder().setKind(StageKind.PRUNE).setMethod(t.method()).putAllParams(params).build();
+        Map<String, List<String>> shards = new LinkedHashMap<>();
+        Map<Integer, List<String>> blocks = new TreeMap<>();
+        List<String> head = new ArrayList<>(), all = new ArrayList<>();
+        for (TensorEntry e : in.manifest().getTensorsList()) {
+            all.add(e.getName());
+            int b = TensorNames.blockOf(e.getName());
+            if (b >= 0) blocks.computeIfAbsent(b, k -> new ArrayList<>()).add(e.getName());
+            else if (e.getName().equals(TensorNames.TOKEN_EMBD)) shards.put("embed", List.of(e.getName()));
+            else head.add(e.getName());
+        }
+        blocks.forEach((b, names) -> shards.put("block." + b, names));
+        shards.put("head", head);
+        String plan = "";
+        boolean needsPlan = t.describe().getParamsList().stream().anyMatch((ParamSpec p) -> p.getNeedsPlan() && params.containsKey(p.getName()));
+        if (needsPlan) {
+            ShardRef ref = ShardRef.newBuilder().setShardId("plan").setIndex(shards.size()).addAllTensors(all).build();
+            ShardOutput so = t.apply(input(in, stage, ref, all, "", ""));
+            notes.addAll(so.notes());
+            plan = so.plan();
+        }
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        String activations = "";
+        int index = 0;
+        for (Map.Entry<String, List<String>> s : shards.entrySet()) {
+            ShardRef ref = ShardRef.newBuilder().setShardId(s.getKey()).setIndex(index++).addAllTensors(s.getValue()).build();
+            ShardOutput so = t.apply(input(in, stage, ref, s.getValue(), activations, plan));
+            out.putAll(so.tensors());
+            notes.addAll(so.notes());
+            if (!so.activations().isEmpty()) activations = so.activations();
+        }
+        return in.model().withTensors(out);
+    }
+
+    private static ShardInput input(Stored in, StageSpec stage, ShardRef ref, List<String> names, String activations, String plan) throws IOException {
+        return new ShardInput("job", stage, ref, in.store().tensors(in.manifest(), names), in.manifest(), in.digest(),
+                in.manifest(), in.digest(), in.store(), ShardInput.Progress.NONE, Arena.ofAuto(), activations, plan);
+    }
+
+    /** Perplexity on TinyStories eval_sample and the first 20k WikiText-2 tokens; KL to fp32 and top-1 agreement on eval_sample. */
+    record Score(double pplEval, double pplWiki, double kl, double top1) {
+    }
+
+    static Score score(LlamaModel fp32, LlamaModel q) throws IOException {
+        double eval = Perplexity.evaluateFile(q, shared("text/tinystories/eval_sample.txt"), 0).ppl();
+        double wk = Perplexity.evaluateFile(q, shared("text/wikitext-2/wikitext2_test.txt"), 20_000).ppl();
+        double[] kl = klTop1(fp32, q, Files.readString(shared("text/tinystories/eval_sample.txt")), 4096, 256);
+        return new Score(eval, wk, kl[0], kl[1]);
+    }
+
+    /** Mean KL(p_fp32 || p_pruned) and argmax agreement over the first {@code maxTokens} tokens, windows of BOS + ctx - 1. */
+    static double[] klTop1(LlamaModel ref, LlamaModel q, String text, int maxTokens, int ctx) {
+        TextTokenizer tok = Tokenizers.forVocabulary(ref.vocabulary());
+        int[] all = tok.encode(text);
+        int n = Math.min(all.length, maxTokens), vocab = ref.config().vocabSize();
+        LlamaRuntime a = new LlamaRuntime(ref), b = new LlamaRuntime(q);
+        float[] lp = new float[vocab], lq = new float[vocab];
+        double kl = 0;
+        long agree = 0, count = 0;
+        for (int off = 0; off < n; off += ctx - 1) {
+            int len = Math.min(ctx - 1, n - off);
+            int[] w = new int[len + 1];
+            w[0] = tok.bos();
+            System.arraycopy(all, off, w, 1, len);
+            LlamaRuntime.Logits x = a.newSession(w.length).forward(w, 0, w.length);
+            LlamaRuntime.Logits y = b.newSession(w.length).forward(w, 0, w.length);
+            for (int r = 0; r < w.length; r++) {
+                x.logSoftmax(r, lp);
+                y.logSoftmax(r, lq);
+                double s = 0;
+                for (int v = 0; v < vocab; v++) s += Math.exp(lp[v]) * (lp[v] - lq[v]);
+                kl += s;
+                if (x.argmax(r) == y.argmax(r)) agree++;
+                count++;
+            }
+        }
+        return new double[]{kl / count, (double) agree / count};
+    }
+
+    /** One line of the closing note's table. */
+    static String line(String method, String pattern, Score s) {
+        return String.format(Locale.ROOT, "TABLE | %-24s | %-22s | ppl eval_sample %.4f | ppl wikitext2[20k] %.3f | KL %.5f | top1 %.4f",
+                method, pattern, s.pplEval(), s.pplWiki(), s.kl(), s.top1());
+    }
+
+    static Map<String, String> params(String... kv) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("calibration", "tinystories-train");
+        m.put("calib_samples", "32");
+        m.put("calib_seq_len", "256");
+        for (int i = 0; i < kv.length; i += 2) m.put(kv[i], kv[i + 1]);
+        return m;
+    }
+}
