@@ -2,6 +2,7 @@ package io.shardwise.cli;
 
 import io.shardwise.core.train.DemoModel;
 import io.shardwise.core.work.ShardTechnique;
+import io.shardwise.core.work.TextDatasets;
 import io.shardwise.distiller.KdDatasets;
 import io.shardwise.distiller.KdTechnique;
 import io.shardwise.proto.v1.StageKind;
@@ -28,7 +29,7 @@ import java.util.stream.Stream;
  * The technique classes the pruner, distiller and quantizer services run, made directly (no CDI), so
  * {@code demo --in-process} calls exactly the code the services call, without Quarkus or Kafka. Every
  * {@link ShardTechnique} in the services' packages is found on the classpath and built with the constructor
- * CDI would use, from what this class can give it (nothing, {@link CalibrationTexts}, {@link KdDatasets}):
+ * CDI would use, from what this class can give it (nothing, {@link CalibrationTexts}, {@link KdDatasets}, the pruner's {@link TextDatasets}):
  * a method added to a service is here without a line changed.
  */
 final class InProcessTechniques {
@@ -42,7 +43,8 @@ final class InProcessTechniques {
         Path demo = DemoModel.defaultCacheDir();
         Map<Class<?>, Object> deps = Map.of(
                 KdDatasets.class, new KdDatasets(dataDir, Map.of(), allowedRoots, demo),
-                CalibrationTexts.class, new CalibrationTexts(dataDir, Map.of(), allowedRoots, demo));
+                CalibrationTexts.class, new CalibrationTexts(dataDir, Map.of(), allowedRoots, demo),
+                TextDatasets.class, TextDatasets.withDemo("prune.calibration", dataDir, Map.of(), allowedRoots, demo));
         for (Class<?> anchor : ANCHORS) {
             for (String name : classNames(anchor)) {
                 Class<?> c;
