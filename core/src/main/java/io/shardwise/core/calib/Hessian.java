@@ -14,8 +14,8 @@ import java.util.stream.IntStream;
 
 /**
  * The layer Hessian of GPTQ and SparseGPT, H = 2/N sum_t x_t x_t^T (Frantar et al., section 3: the Hessian of ||WX - QX||^2), summed
- * over calibration inputs as they stream past. Each call adds a chunk of T tokens: the upper triangle, row by row,
- * four tokens at a time, in float per call (T is at most a few hundred) and then into a double sum.
+ * over calibration inputs as they stream past. Each call adds a chunk of T tokens: the upper triangle in strips of
+ * columns, register tiles of rows x columns summed in float over the chunk's tokens, then into a double sum.
  */
 public final class Hessian {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
@@ -51,65 +51,88 @@ public final class Hessian {
     public synchronized void add(float[] x, int off, int T, int width) {
         if (width != n) throw new IllegalArgumentException("hessian: input width " + width + " != " + n);
         if (T == 0) return;
-        // x^T, so that the four coefficients x[t..t+3][i] of row i lie side by side
+        // x^T, so that the coefficients x[0..T)[i] of row i lie side by side
         float[] xt = new float[n * T];
         for (int t = 0; t < T; t++) for (int j = 0; j < n; j++) xt[j * T + t] = x[off + t * n + j];
-        parallel(threads, threads * 16, n, (lo, hi) -> { // the triangle's rows shrink: many small chunks balance it
-            float[] acc = new float[n];
-            for (int i = lo; i < hi; i++) {
-                java.util.Arrays.fill(acc, i, n, 0f);
-                if (vector) rowVector(x, off, T, n, xt, i, acc);
-                else rowScalar(x, off, T, n, xt, i, acc);
-                int base = i * n;
-                for (int j = i; j < n; j++) sum[base + j] += acc[j];
+        int strips = (n + STRIP - 1) / STRIP;
+        // strip s holds columns [s * STRIP, ..) of rows 0 .. its last column: the work grows with s, so many small chunks
+        parallel(threads, threads * 16, strips, (lo, hi) -> {
+            float[] tile = new float[ROWS * STRIP], strip = vector ? new float[T * STRIP] : null;
+            for (int s = lo; s < hi; s++) {
+                if (vector) stripVector(x, off, T, n, xt, s * STRIP, strip, tile, sum);
+                else stripScalar(x, off, T, n, xt, s * STRIP, sum);
             }
         });
         tokens += T;
     }
 
-    /** acc[i..n) += sum_t x[t][i] * x[t][i..n): four tokens per pass over the row, fused multiply-adds in token order. */
-    static void rowVector(float[] x, int off, int T, int n, float[] xt, int i, float[] acc) {
-        int t = 0;
-        for (; t + 4 <= T; t += 4) {
-            float a0 = xt[i * T + t], a1 = xt[i * T + t + 1], a2 = xt[i * T + t + 2], a3 = xt[i * T + t + 3];
-            int r0 = off + t * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
-            FloatVector v0 = FloatVector.broadcast(FS, a0), v1 = FloatVector.broadcast(FS, a1),
-                    v2 = FloatVector.broadcast(FS, a2), v3 = FloatVector.broadcast(FS, a3);
-            int j = i;
-            for (int upper = i + FS.loopBound(n - i); j < upper; j += FS.length()) {
-                FloatVector s = FloatVector.fromArray(FS, acc, j);
-                s = FloatVector.fromArray(FS, x, r0 + j).fma(v0, s);
-                s = FloatVector.fromArray(FS, x, r1 + j).fma(v1, s);
-                s = FloatVector.fromArray(FS, x, r2 + j).fma(v2, s);
-                s = FloatVector.fromArray(FS, x, r3 + j).fma(v3, s);
-                s.intoArray(acc, j);
+    /** Rows per register tile (broadcast coefficients) and columns per strip (two vectors of the preferred species). */
+    static final int ROWS = 4, STRIP = 2 * FS.length();
+
+    /**
+     * sum[i][j] += sum_t x[t][i] * x[t][j] for columns j in [j0, j0 + STRIP) and rows i <= j: tiles of ROWS rows x
+     * STRIP columns held in registers over all T tokens (each x load feeds ROWS fused multiply-adds, token order per
+     * element, from 0f); a strip that the lanes do not fill, and the last rows, go to the scalar twin's loop.
+     */
+    static void stripVector(float[] x, int off, int T, int n, float[] xt, int j0, float[] strip, float[] tile, double[] sum) {
+        if (j0 + STRIP > n) {
+            stripScalar(x, off, T, n, xt, j0, sum);
+            return;
+        }
+        // packed: at a power-of-two width the strip's rows, n floats apart, would all fall in the same cache sets
+        for (int t = 0; t < T; t++) System.arraycopy(x, off + t * n + j0, strip, t * STRIP, STRIP);
+        int L = FS.length(), rowEnd = j0 + STRIP; // rows past the strip's last column are below the diagonal
+        int i0 = 0;
+        for (; i0 + ROWS <= rowEnd; i0 += ROWS) {
+            FloatVector a00 = FloatVector.zero(FS), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            int c0 = i0 * T, c1 = c0 + T, c2 = c1 + T, c3 = c2 + T;
+            for (int t = 0, r = 0; t < T; t++, r += STRIP) {
+                FloatVector x0 = FloatVector.fromArray(FS, strip, r), x1 = FloatVector.fromArray(FS, strip, r + L);
+                FloatVector b = FloatVector.broadcast(FS, xt[c0 + t]);
+                a00 = x0.fma(b, a00);
+                a01 = x1.fma(b, a01);
+                b = FloatVector.broadcast(FS, xt[c1 + t]);
+                a10 = x0.fma(b, a10);
+                a11 = x1.fma(b, a11);
+                b = FloatVector.broadcast(FS, xt[c2 + t]);
+                a20 = x0.fma(b, a20);
+                a21 = x1.fma(b, a21);
+                b = FloatVector.broadcast(FS, xt[c3 + t]);
+                a30 = x0.fma(b, a30);
+                a31 = x1.fma(b, a31);
             }
-            for (; j < n; j++) {
-                float s = acc[j];
-                s = Math.fma(x[r0 + j], a0, s);
-                s = Math.fma(x[r1 + j], a1, s);
-                s = Math.fma(x[r2 + j], a2, s);
-                acc[j] = Math.fma(x[r3 + j], a3, s);
+            a00.intoArray(tile, 0);
+            a01.intoArray(tile, L);
+            a10.intoArray(tile, STRIP);
+            a11.intoArray(tile, STRIP + L);
+            a20.intoArray(tile, 2 * STRIP);
+            a21.intoArray(tile, 2 * STRIP + L);
+            a30.intoArray(tile, 3 * STRIP);
+            a31.intoArray(tile, 3 * STRIP + L);
+            for (int k = 0; k < ROWS; k++) {
+                int i = i0 + k, base = i * n;
+                for (int c = Math.max(0, i - j0); c < STRIP; c++) sum[base + j0 + c] += tile[k * STRIP + c];
             }
         }
-        for (; t < T; t++) {
-            float a = xt[i * T + t];
-            int r = off + t * n;
-            for (int j = i; j < n; j++) acc[j] = Math.fma(x[r + j], a, acc[j]);
-        }
+        rowsScalar(x, off, T, n, xt, j0, rowEnd, i0, rowEnd, sum);
     }
 
-    /** The scalar twin of {@link #rowVector}: the same fused multiply-adds in the same order, so the same bits. */
-    static void rowScalar(float[] x, int off, int T, int n, float[] xt, int i, float[] acc) {
-        int t = 0;
-        for (; t + 4 <= T; t += 4) {
-            for (int j = i; j < n; j++) {
-                float s = acc[j];
-                for (int u = 0; u < 4; u++) s = Math.fma(x[off + (t + u) * n + j], xt[i * T + t + u], s);
-                acc[j] = s;
+    /** The scalar twin of {@link #stripVector}: each element's fused multiply-adds from 0f in token order, so the same bits. */
+    static void stripScalar(float[] x, int off, int T, int n, float[] xt, int j0, double[] sum) {
+        int j1 = Math.min(n, j0 + STRIP);
+        rowsScalar(x, off, T, n, xt, j0, j1, 0, j1, sum);
+    }
+
+    /** sum[i][j] += sum_t x[t][i] * x[t][j] for rows [i0, i1) and columns max(i, j0) .. j1. */
+    private static void rowsScalar(float[] x, int off, int T, int n, float[] xt, int j0, int j1, int i0, int i1, double[] sum) {
+        for (int i = i0; i < i1; i++) {
+            int c = i * T;
+            for (int j = Math.max(i, j0); j < j1; j++) {
+                float s = 0f;
+                for (int t = 0, r = off + j; t < T; t++, r += n) s = Math.fma(x[r], xt[c + t], s);
+                sum[i * n + j] += s;
             }
         }
-        for (; t < T; t++) for (int j = i; j < n; j++) acc[j] = Math.fma(x[off + t * n + j], xt[i * T + t], acc[j]);
     }
 
     /** H = 2/N X^T X as a full symmetric row-major n x n matrix (a fresh copy: GPTQ damps it in place). */
