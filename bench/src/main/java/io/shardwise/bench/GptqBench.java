@@ -85,7 +85,7 @@ public final class GptqBench {
 
     public static void main(String[] args) {
         Map<String, String> a = new LinkedHashMap<>(Map.of("shapes", "4096x4096,4096x11008,11008x4096", "threads", "1,2",
-                "target-tokens", "262144", "tokens", "", "chunk", "2048", "seed", "7"));
+                "target-tokens", "262144", "tokens", "", "chunk", "2048", "seed", "7", "solve", "true"));
         for (int i = 0; i < args.length; i++) {
             String k = args[i].replaceFirst("^--", "");
             if (!a.containsKey(k) || i + 1 >= args.length) throw new IllegalArgumentException("unknown option or missing value: " + args[i] + " (options: " + a.keySet() + ")");
@@ -98,6 +98,7 @@ public final class GptqBench {
         long target = Long.parseLong(a.get("target-tokens"));
         int chunk = Integer.parseInt(a.get("chunk"));
         long seed = Long.parseLong(a.get("seed"));
+        boolean solve = Boolean.parseBoolean(a.get("solve"));
         Map<Integer, Long> tokens = new LinkedHashMap<>();
         if (!a.get("tokens").isBlank()) {
             for (String s : a.get("tokens").split(",")) {
@@ -114,6 +115,7 @@ public final class GptqBench {
 
         Map<String, HessianTime> hessians = new LinkedHashMap<>();
         Map<String, SolveTime> solves = new LinkedHashMap<>();
+        Map<Integer, Time> chols = new LinkedHashMap<>();
         for (int t : threads) {
             Map<Integer, double[]> hByWidth = new LinkedHashMap<>();
             for (Shape s : shapes) {
@@ -130,10 +132,17 @@ public final class GptqBench {
                     h = acc.matrix();
                     hByWidth.put(s.in(), h);
                 }
-                SolveTime st = solve(s, h, t, seed);
+                if (!solve) continue;
+                if (!chols.containsKey(s.in())) { // single-threaded and the same for every shape of this width: once
+                    long w0 = System.nanoTime(), c0 = cpuNanos();
+                    Hessian.upperCholeskyOfInverse("bench", h, s.in(), 0.01, 0);
+                    chols.put(s.in(), Time.since(w0, c0));
+                    System.out.printf(Locale.ROOT, "  cholesky of the damped inverse in=%d: %s, load %s%n", s.in(), chols.get(s.in()), loadAverage());
+                }
+                SolveTime st = solve(s, h, t, seed, chols.get(s.in()));
                 solves.put(s + "/" + t, st);
-                System.out.printf(Locale.ROOT, "  solve %s threads=%d: cholesky of inverse %s; %s %s; %s %s; peak +%d MiB, load %s%n",
-                        s, t, st.chol(), G128.typeName(), st.g128(), CHANNEL.typeName(), st.channel(), st.peakBytes() >> 20, loadAverage());
+                System.out.printf(Locale.ROOT, "  solve %s threads=%d: %s %s; %s %s; peak +%d MiB, load %s%n",
+                        s, t, G128.typeName(), st.g128(), CHANNEL.typeName(), st.channel(), st.peakBytes() >> 20, loadAverage());
             }
         }
         table(shapes, threads, target, hessians, solves);
@@ -157,12 +166,10 @@ public final class GptqBench {
         return new HessianTime(n, hessian, generating, peakAbove(base));
     }
 
-    static SolveTime solve(Shape s, double[] h, int threads, long seed) {
+    static SolveTime solve(Shape s, double[] h, int threads, long seed, Time chol) {
         float[] w = weights(s, seed);
         long base = baseline();
-        long w0 = System.nanoTime(), c0 = cpuNanos();
-        Hessian.upperCholeskyOfInverse("bench", h, s.in(), 0.01, 0);
-        Time chol = Time.since(w0, c0);
+        long w0, c0;
         Gptq.Options o = new Gptq.Options(true, false, 0.01, 128, threads);
         Time[] took = new Time[2];
         TensorType[] types = {G128, CHANNEL};
@@ -241,15 +248,15 @@ public final class GptqBench {
         for (int t : threads) {
             for (Shape s : shapes) {
                 HessianTime h = hessians.get(s.in() + "/" + t);
-                SolveTime st = solves.get(s + "/" + t);
-                if (h == null || st == null) continue;
+                SolveTime st = solves.getOrDefault(s + "/" + t, new SolveTime(new Time(0, 0), new Time(0, 0), new Time(0, 0), 0));
+                if (h == null) continue;
                 Time atTarget = h.time().times((double) target / h.tokens());
                 System.out.printf(Locale.ROOT, head, s, t, h.tokens(), pair(h.time()), pair(atTarget) + (h.tokens() == target ? " " : "*"),
                         pair(st.chol()), pair(st.g128()), pair(st.channel()), h.peakBytes() >> 20, st.peakBytes() >> 20);
             }
         }
         System.out.println("H: the Hessian accumulation (once per input width: shapes of one width share it). chol inverse: the Cholesky of the damped");
-        System.out.println("inverse alone (single-threaded EJML; it is also inside each solve). solve: the whole Gptq.quantize (permute, inverse,");
+        System.out.println("inverse alone, once per width (single-threaded EJML; it is also inside each solve). solve: the whole Gptq.quantize (permute, inverse,");
         System.out.println("lazy-batch column loop on the threads, pack). A layer = H @target + solve. cpu: process CPU seconds (all threads, GC, JIT).");
         System.out.println("MiB: peak heap in use during the phase above the live heap before it (pools summed, uncollected garbage included).");
     }
