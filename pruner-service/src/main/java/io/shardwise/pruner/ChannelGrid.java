@@ -12,7 +12,7 @@ import java.lang.foreign.ValueLayout;
  * in range (scale = (max - min) / (2^bits - 1), zero point round(-min / scale)), the grid of
  * {@link ChannelIntType}, so 0 (a pruned weight) is exact and the codes are stored as they are.
  */
-record ChannelGrid(ChannelIntType type, float[] scale, float[] zero) {
+public record ChannelGrid(ChannelIntType type, float[] scale, float[] zero) {
 
     /** Fits each row of {@code w} (rows x cols, row-major), as the codec does. */
     static ChannelGrid fit(ChannelIntType type, float[] w, int rows, int cols) {

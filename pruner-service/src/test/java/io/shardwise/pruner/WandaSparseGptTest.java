@@ -237,6 +237,20 @@ class WandaSparseGptTest {
         assertTrue(new SparseGptTechnique(NO_TEXTS).describe().getParamsList().stream().anyMatch(x -> x.getName().equals("quantize") && x.getAllowedList().contains("int4")));
     }
 
+    @Test
+    void anOwlPlanRoundTripsThroughItsBlobAndAForeignBlobIsRefusedNamingIt(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        var blobs = new io.shardwise.core.blob.FileBlobStore(tmp);
+        OwlPlan plan = new OwlPlan(new double[]{0.42, 0.5, 0.58}, new double[]{0.03, 0.02, 0.01});
+        OwlPlan back = OwlPlan.load(blobs, plan.store(blobs));
+        assertArrayEquals(plan.sparsity(), back.sparsity());
+        assertArrayEquals(plan.outlierRatio(), back.outlierRatio());
+        String foreign = blobs.put("{\"target_bpw\": 4}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        var e = assertThrows(IllegalArgumentException.class, () -> OwlPlan.load(blobs, foreign));
+        assertTrue(e.getMessage().contains(foreign) && e.getMessage().contains("not an owl plan"), e.getMessage());
+        var missing = assertThrows(IllegalArgumentException.class, () -> OwlPlan.load(blobs, "0".repeat(64)));
+        assertTrue(missing.getMessage().contains("does not exist"), missing.getMessage());
+    }
+
     private static ShardInput input(String method, Map<String, String> params) {
         StageSpec stage = StageSpec.newBuilder().setKind(StageKind.PRUNE).setMethod(method).putAllParams(params).build();
         return new ShardInput("job", stage, ShardRef.newBuilder().setShardId("block.0").build(), Map.of(), null, "", null, "", null, ShardInput.Progress.NONE);
