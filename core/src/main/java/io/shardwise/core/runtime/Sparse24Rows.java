@@ -12,7 +12,8 @@ import java.lang.foreign.MemorySegment;
  * one byte {@code i0 | i1 << 2} (i0 < i1, their columns in the group). A row is cut in chunks of {@value #GROUPS}
  * groups ({@value #CHUNK} columns): the chunk's 16 first values, its 16 second values, its 16 position bytes; a vector
  * kernel of up to 16 lanes so finds consecutive groups in its lanes. A row ends on a whole chunk (zero-padded).
- * Half the multiply-adds of the dense row and 56% (F32) or 62.5% (F16, BF16) of its bytes.
+ * Half the multiply-adds of the dense row and 56% (F32) or 62.5% (F16, BF16) of its bytes. An F16 matrix holding an
+ * infinity or NaN stays dense.
  */
 public record Sparse24Rows(String name, GgmlType type, MemorySegment data, int in, int out) {
     static final int GROUPS = 16, CHUNK = 4 * GROUPS;
@@ -96,6 +97,7 @@ public record Sparse24Rows(String name, GgmlType type, MemorySegment data, int i
                 long at = rowAt + 4L * g * es;
                 int mask = nonZeros(src, at, es);
                 if (Integer.bitCount(mask) > 2) return null;
+                if (type == GgmlType.F16 && infiniteOrNaN(src.get(WeightRows.I64, at))) return null; // the vector kernel converts finite halfs only
                 int code = CODE[mask], i0 = code & 3, i1 = code >> 2, j = g % GROUPS;
                 long o = packedAt + (g / GROUPS) * chunkBytes;
                 if (es == 4) {
@@ -110,6 +112,12 @@ public record Sparse24Rows(String name, GgmlType type, MemorySegment data, int i
             }
         }
         return new Sparse24Rows(w.name(), type, dst, in, w.out());
+    }
+
+    /** True when one of the 4 halfs of v has exponent 31 (infinity or NaN). */
+    private static boolean infiniteOrNaN(long v) {
+        for (int j = 0; j < 4; j++) if ((v >>> 16 * j & 0x7c00) == 0x7c00) return true;
+        return false;
     }
 
     /** Bit j set when column j of the group at byte {@code at} is non-zero (the group read as one or two longs). */

@@ -4,6 +4,7 @@ import io.shardwise.core.tensor.GgmlType;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -25,6 +26,8 @@ final class VectorSparse24 {
     private static final int FL = FS.length();
     /** 8 or 16 lanes: a chunk of 16 groups is 2 or 1 vector steps; other widths run the scalar twin. */
     static final boolean USABLE = FL == 8 || FL == 16;
+    /** Halfs that widen to one float vector. */
+    private static final VectorSpecies<Short> HS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     /** One position byte per lane. */
     private static final VectorSpecies<Byte> BS = USABLE ? VectorSpecies.of(byte.class, VectorShape.forBitSize(FL * 8)) : null;
 
@@ -58,10 +61,20 @@ final class VectorSparse24 {
         return VectorKernels.sumLanes(acc0.add(acc1));
     }
 
+    /**
+     * Finite IEEE halfs to floats in 4 lane ops: sign-extended to ints and shifted by 13, the sign stays in bit 31 and
+     * the 15 magnitude bits land in a float's place once bits 28-30 are cleared; times 2^112 rebiases the exponent
+     * (exact for normals and subnormals). {@link Sparse24Rows#pack} leaves matrices with an infinity or NaN dense.
+     */
+    private static FloatVector finiteHalfsToFloats(MemorySegment d, long at) {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(HS, d, at, LE).convertShape(VectorOperators.S2I, IS, 0);
+        return h.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+    }
+
     private static FloatVector values(GgmlType t, MemorySegment d, long at) {
         return switch (t) {
             case F32 -> FloatVector.fromMemorySegment(FS, d, at, LE);
-            case F16 -> VectorRowKernels.halfsToFloats(d, at);
+            case F16 -> finiteHalfsToFloats(d, at);
             default -> VectorRowKernels.bfloatsToFloats(d, at);
         };
     }

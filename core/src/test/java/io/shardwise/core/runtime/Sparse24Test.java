@@ -34,7 +34,7 @@ class Sparse24Test {
             int kind = rnd.nextInt(10);
             int keep = kind == 0 ? 0 : kind == 1 ? 1 : 2;
             int a = rnd.nextInt(4), b = (a + 1 + rnd.nextInt(3)) % 4;
-            if (keep >= 1) v[4 * g + a] = (float) (rnd.nextDouble() * 2 - 1);
+            if (keep >= 1) v[4 * g + a] = (float) (rnd.nextDouble() * 2 - 1) * (rnd.nextInt(50) == 0 ? 0x1p-20f : 1f); // some F16 subnormals
             if (keep == 2) v[4 * g + b] = (float) (rnd.nextDouble() * 2 - 1);
         }
         return v;
@@ -125,6 +125,11 @@ class Sparse24Test {
         float[] odd = random24(rnd, 2, 64);
         assertNull(Sparse24Rows.pack(new Linear("odd", GgmlType.F32, MemorySegment.ofArray(toBytes(odd)), 2, 64)), "rows of 2 columns: no aligned groups");
         assertNull(Sparse24Rows.pack(linear("q8", GgmlType.Q8_0, random24(rnd, rows, in), in, rows)), "block-quantized types run their own kernels");
+        float[] inf = random24(rnd, rows, in);
+        inf[4 * 7] = Float.POSITIVE_INFINITY;
+        inf[4 * 7 + 1] = inf[4 * 7 + 2] = inf[4 * 7 + 3] = 0;
+        assertNull(Sparse24Rows.pack(linear("inf", GgmlType.F16, inf, in, rows)), "F16 with an infinity: the vector kernel converts finite halfs only");
+        assertNotNull(Sparse24Rows.pack(linear("inf32", GgmlType.F32, inf, in, rows)), "F32 takes any value");
     }
 
     private static byte[] toBytes(float[] v) {
