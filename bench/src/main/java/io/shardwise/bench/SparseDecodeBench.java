@@ -66,27 +66,38 @@ public final class SparseDecodeBench {
                     100.0 * st.packedBytes() / st.denseBytes(), denseW.sparseStats().matrices());
             for (int round = 0; round < rounds; round++) {
                 for (int threads : new int[]{1, 2}) {
-                    double d = tokensPerSecond(denseW, threads, steps);
-                    double s = tokensPerSecond(packedW, threads, steps);
-                    double c = tokensPerSecond(prunedDenseW, threads, steps);
-                    System.out.printf(Locale.ROOT, "round %d, %d thread(s): dense %.2f tok/s, 2:4 packed %.2f tok/s (x%.2f), 2:4 weights on dense kernels %.2f tok/s%n",
-                            round, threads, d, s, s / d, c);
+                    Speed d = tokensPerSecond(denseW, threads, steps);
+                    Speed s = tokensPerSecond(packedW, threads, steps);
+                    Speed c = tokensPerSecond(prunedDenseW, threads, steps);
+                    System.out.printf(Locale.ROOT, "round %d, %d thread(s), mean (fastest token) tok/s: dense %.2f (%.2f), 2:4 packed %.2f (%.2f), x%.2f (x%.2f); control, 2:4 weights on dense kernels %.2f (%.2f)%n",
+                            round, threads, d.mean(), d.best(), s.mean(), s.best(), s.mean() / d.mean(), s.best() / d.best(), c.mean(), c.best());
                 }
             }
         }
     }
 
-    /** Greedy decode after a 4-token prompt; tokens/s over the steps after the first {@value #WARM}. */
-    static double tokensPerSecond(LlamaWeights w, int threads, int steps) {
+    /** Greedy decode after a 4-token prompt, timed over the steps after the first {@value #WARM}. */
+    record Speed(double mean, double best) {
+    }
+
+    /**
+     * Tokens/s over the timed steps, and 1 / the fastest step: on a shared machine the fastest token is the one least
+     * disturbed by other load (as bench/run.sh reads JMH's p0.00).
+     */
+    static Speed tokensPerSecond(LlamaWeights w, int threads, int steps) {
         LlamaRuntime rt = new LlamaRuntime(w, Kernels.preferred(), RowKernels.preferred(), ParallelRows.of(threads));
         LlamaRuntime.Session s = rt.newSession(steps + 8);
         int tok = s.forwardLast(new int[]{1, 45, 33, 29}, 0, 4).argmax(0);
-        long start = 0;
+        long total = 0, fastest = Long.MAX_VALUE;
         for (int i = 0; i < steps; i++) {
-            if (i == WARM) start = System.nanoTime();
+            long t0 = System.nanoTime();
             tok = s.forward(tok).argmax(0);
+            long dt = System.nanoTime() - t0;
+            if (i < WARM) continue;
+            total += dt;
+            fastest = Math.min(fastest, dt);
         }
-        return (steps - WARM) / ((System.nanoTime() - start) / 1e9);
+        return new Speed((steps - WARM) / (total / 1e9), 1e9 / fastest);
     }
 
     /** Block matrices copied off-heap with the two smallest |w| of every aligned group of 4 set to zero (magnitude 2:4). */
