@@ -94,9 +94,11 @@ public final class JobIntake {
             }
             Map<String, Long> sizes = new LinkedHashMap<>();
             List<RowFit.Matrix> matrices = new ArrayList<>();
+            List<RankFit.Matrix> blockMatrices = new ArrayList<>();
             for (Tensor t : model.tensors().values()) {
                 sizes.put(t.name(), t.data().byteSize());
                 if (t.shape().length == 2) matrices.add(new RowFit.Matrix(t.name(), t.cols()));
+                if (t.shape().length == 2 && RankFit.Matrix.factorized(t.name())) blockMatrices.add(new RankFit.Matrix(t.name(), t.rows(), t.cols()));
             }
             matrices.sort(java.util.Comparator.comparing(RowFit.Matrix::name));
             List<ShardRef> sourcePlan = ShardPlanner.perBlock(sizes.keySet());
@@ -106,6 +108,7 @@ public final class JobIntake {
                 Map<String, ParamSpec> specs = specs(offers.get(i).technique());
                 String at = "recipe_yaml: stages[" + i + "]." + stage.key();
                 RowFit.check(at, stage.params(), specs, matrices);
+                RankFit.check(at, stage.params(), specs, blockMatrices);
                 if (specs.containsKey(CalibrationSpec.DATASET)) calibration.check(at, effective(stage.params(), specs), model);
                 stagePlans.add(planStage(i, stage, offers.get(i), sizes, sourcePlan));
             }
