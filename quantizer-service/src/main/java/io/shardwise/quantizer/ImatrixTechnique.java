@@ -88,7 +88,7 @@ public class ImatrixTechnique implements ShardTechnique {
             if (use && !types.isEmpty()) cal.observe(im); // a tied model's head shard has only output_norm: nothing to weigh
             if (use && cal.block() < 0 && types.containsKey(TensorNames.TOKEN_EMBD)
                     && cal.model().classifier().name().equals(TensorNames.TOKEN_EMBD)) {
-                // tied: llama.cpp's imatrix sees token_embd in the output matmul, so it gets the head's importance
+                // tied: token_embd is also the output matmul's weight, so it takes the head's importance (see ImportanceMatrix)
                 int[][] windows = CalibrationSet.load(spec, texts.resolve(spec.dataset()), Tokenizers.forVocabulary(cal.model().vocabulary()));
                 im.observeHead(cal.model(), windows, input.progress());
             }

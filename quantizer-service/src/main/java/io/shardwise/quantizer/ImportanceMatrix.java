@@ -15,6 +15,9 @@ import java.util.Map;
  * The importance matrix of llama.cpp's {@code imatrix} tool (ggml-org/llama.cpp #4861, "importance matrix" K-quants):
  * for each linear, imp_j = (1/T) sum_t x_tj^2 over the calibration tokens, one weight per input column; the K-quant
  * and IQ quantizers minimize sum_j imp_j (w_j - q_j)^2-style weighted errors with it (ggml's quantize_chunk).
+ * The searches are scale-free, so this mean weighs as llama.cpp's saved values do. llama.cpp collects blk.* by default and
+ * output.weight with --process-output; here the head always counts, and a tied token embedding takes the head's
+ * importance too (stories260K IQ4_NL: KL to fp32 0.093 -> 0.081, ImatrixTest).
  */
 public final class ImportanceMatrix implements LlamaRuntime.LinearObserver {
     private static final class Sums {
