@@ -4,11 +4,6 @@ import io.shardwise.core.calib.Hessian;
 import io.shardwise.core.tensor.Tensor;
 import io.shardwise.core.tensor.TensorCodecs;
 import io.shardwise.core.tensor.TensorType;
-import org.ejml.data.DMatrixRMaj;
-import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
-import org.ejml.dense.row.factory.LinearSolverFactory_DDRM;
-import org.ejml.interfaces.decomposition.CholeskyDecomposition_F64;
-import org.ejml.interfaces.linsol.LinearSolverDense;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -127,39 +122,13 @@ public final class Gptq {
     }
 
     /**
-     * U with U^T U = (H + damp * mean(diag H) I)^-1 (EJML Cholesky, inverse, Cholesky again), retrying with tenfold
+     * U with U^T U = (H + damp * mean(diag H) I)^-1 ({@link Hessian#upperCholeskyOfInverse}), retrying with tenfold
      * damping {@link #DAMP_RETRIES} times; throws naming the tensor and the dampings tried.
      */
     static double[] upperCholeskyOfInverse(String name, double[] h, int n, double damp, double[] dampUsed) {
-        double mean = 0;
-        for (int i = 0; i < n; i++) mean += h[i * n + i];
-        mean /= n;
-        StringBuilder tried = new StringBuilder();
-        double d = damp;
-        for (int attempt = 0; attempt <= DAMP_RETRIES; attempt++, d *= 10) {
-            double[] a = h.clone();
-            for (int i = 0; i < n; i++) a[i * n + i] += d * mean;
-            double[] u = tryUpperCholeskyOfInverse(a, n);
-            if (u != null) {
-                dampUsed[0] = d;
-                return u;
-            }
-            tried.append(attempt == 0 ? "" : ", ").append((float) d);
-        }
-        throw new IllegalStateException(name + ": Hessian is not positive definite after dampening (damp tried " + tried
-                + " x mean diag " + (float) mean + "); the calibration inputs of this layer may be degenerate");
-    }
-
-    private static double[] tryUpperCholeskyOfInverse(double[] a, int n) {
-        LinearSolverDense<DMatrixRMaj> solver = LinearSolverFactory_DDRM.symmPosDef(n);
-        if (!solver.setA(DMatrixRMaj.wrap(n, n, a))) return null;
-        DMatrixRMaj inv = new DMatrixRMaj(n, n);
-        solver.invert(inv);
-        CholeskyDecomposition_F64<DMatrixRMaj> chol = DecompositionFactory_DDRM.chol(n, false);
-        if (!chol.decompose(inv)) return null;
-        double[] u = chol.getT(null).data;
-        for (int i = 0; i < n; i++) if (!(u[i * n + i] > 0) || Double.isInfinite(u[i * n + i])) return null;
-        return u;
+        Hessian.InverseFactor f = Hessian.upperCholeskyOfInverse(name, h, n, damp, DAMP_RETRIES);
+        dampUsed[0] = f.dampUsed();
+        return f.upper();
     }
 
     private static float[] permuteColumns(float[] wt, int[] perm, int rows) {

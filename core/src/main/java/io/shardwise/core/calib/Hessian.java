@@ -1,10 +1,13 @@
 package io.shardwise.core.calib;
 
+import org.ejml.data.DGrowArray;
+import org.ejml.data.DMatrixRBlock;
 import org.ejml.data.DMatrixRMaj;
-import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
-import org.ejml.dense.row.factory.LinearSolverFactory_DDRM;
-import org.ejml.interfaces.decomposition.CholeskyDecomposition_F64;
-import org.ejml.interfaces.linsol.LinearSolverDense;
+import org.ejml.data.DSubmatrixD1;
+import org.ejml.dense.block.MatrixOps_DDRB;
+import org.ejml.dense.block.TriangularSolver_DDRB;
+import org.ejml.dense.block.decomposition.chol.CholeskyOuterForm_DDRB;
+import pabeles.concurrency.GrowArray;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -155,8 +158,8 @@ public final class Hessian {
     }
 
     /**
-     * The upper Cholesky factor of the damped inverse Hessian that GPTQ and SparseGPT walk (EJML Cholesky, inverse,
-     * Cholesky again), retrying with tenfold damping {@code retries} times; throws naming the tensor and the dampings.
+     * The upper Cholesky factor of the damped inverse Hessian that GPTQ and SparseGPT walk (one EJML blocked Cholesky
+     * and triangular inverse), retrying with tenfold damping {@code retries} times; throws naming the tensor and the dampings.
      */
     public static InverseFactor upperCholeskyOfInverse(String name, double[] h, int n, double damp, int retries) {
         double mean = 0;
@@ -175,14 +178,19 @@ public final class Hessian {
                 + " x mean diag " + (float) mean + "); the calibration inputs of this layer may be degenerate");
     }
 
+    /**
+     * With J the reversal, J A J = L L^T (lower) gives A = R R^T for the upper R = J L J, so A^-1 = U^T U with the upper
+     * U = R^-1 = J L^-1 J: one blocked Cholesky and one blocked triangular inverse (n^3 / 3 each) instead of a Cholesky,
+     * a full inverse and a second Cholesky (about 2.5x the work).
+     */
     private static double[] tryUpperCholeskyOfInverse(double[] a, int n) {
-        LinearSolverDense<DMatrixRMaj> solver = LinearSolverFactory_DDRM.symmPosDef(n);
-        if (!solver.setA(DMatrixRMaj.wrap(n, n, a))) return null;
-        DMatrixRMaj inv = new DMatrixRMaj(n, n);
-        solver.invert(inv);
-        CholeskyDecomposition_F64<DMatrixRMaj> chol = DecompositionFactory_DDRM.chol(n, false);
-        if (!chol.decompose(inv)) return null;
-        double[] u = chol.getT(null).data;
+        double[] rev = new double[a.length];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) rev[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)];
+        DMatrixRBlock b = MatrixOps_DDRB.convert(DMatrixRMaj.wrap(n, n, rev));
+        if (!new CholeskyOuterForm_DDRB(true).decompose(b)) return null;
+        TriangularSolver_DDRB.invert(b.blockLength, false, new DSubmatrixD1(b), new GrowArray<>(DGrowArray::new));
+        double[] inv = MatrixOps_DDRB.convert(b, new DMatrixRMaj(n, n)).data, u = new double[a.length];
+        for (int i = 0; i < n; i++) for (int j = i; j < n; j++) u[i * n + j] = inv[(n - 1 - i) * n + (n - 1 - j)];
         for (int i = 0; i < n; i++) if (!(u[i * n + i] > 0) || Double.isInfinite(u[i * n + i])) return null;
         return u;
     }
