@@ -29,6 +29,8 @@ public final class LlamaWeights {
     final float[] outputNorm;
     final Projection classifier;
     private final boolean confined;
+    /** Whether 2:4 sparse float matrices are packed for the sparse kernels. */
+    private final boolean packSparse;
     /** A thread that never starts: segments of shared and global arenas are accessible by it, confined ones are not. */
     private static final Thread OTHER_THREAD = Thread.ofPlatform().unstarted(() -> { });
 
@@ -48,8 +50,6 @@ public final class LlamaWeights {
             if (m != null && m.data().isMapped()) m.data().unload();
         }
     }
-
-    private final boolean packSparse;
 
     /** The model's weights, 2:4 sparse float matrices packed (see {@link #LlamaWeights(LlamaModel, boolean)}). */
     public LlamaWeights(LlamaModel model) {
@@ -150,6 +150,7 @@ public final class LlamaWeights {
                     + " and " + TensorNames.loraB(name) + ")");
         }
         Sparse24Rows packed = dense != null && packSparse ? Sparse24Rows.pack(dense) : null;
+        if (packed != null && dense.data().isMapped()) dense.data().unload(); // the scan paged it in; the kernels read the packed copy
         return new Projection(name, dense, packed, a, b, in, out);
     }
 
