@@ -15,9 +15,11 @@ import java.util.PriorityQueue;
  * {@code --target-bpw} and NVIDIA ModelOpt's AutoQuantize: with the measured per-tensor error
  * E_t(q) = sum_j imp_j * sum_i (w_ij - Q_q(w)_ij)^2 (imp = per-column mean x^2 of the layer's input, the imatrix;
  * 1 without calibration), minimize sum_t E_t(q_t) subject to sum_t bits_t(q_t) <= target_bpw * sum_t n_t.
- * Solved by greedy Lagrangian steps: every tensor starts at its least-error candidate, then the step with the
- * smallest error increase per bit saved (on each tensor's lower convex hull of (bits, error)) is taken until the
- * budget holds; bits left over then buy the upgrades with the largest error decrease per bit that still fit.
+ * A multiple-choice knapsack, solved two ways and the better kept: dynamic programming over the budget in
+ * {@value #DP_UNITS_PER_ITEM} x n units (each option's bits rounded up, so a DP plan always fits; it loses at most
+ * 1/{@value #DP_UNITS_PER_ITEM} of the budget), and greedy Lagrangian steps (every tensor starts at its least-error
+ * candidate, then the step with the smallest error increase per bit saved on its lower convex hull of (bits, error)
+ * is taken until the budget holds). Bits left over then buy the upgrades that lower the error most and still fit.
  */
 public final class BitAllocation {
 
@@ -42,6 +44,9 @@ public final class BitAllocation {
 
     private BitAllocation() {
     }
+
+    /** DP resolution: units of budget per tensor (the DP table is n x DP_UNITS_PER_ITEM x n bytes). */
+    static final int DP_UNITS_PER_ITEM = 64;
 
     public static Plan allocate(List<Item> items, double targetBpw) {
         long elements = items.stream().mapToLong(Item::elements).sum();
@@ -68,6 +73,11 @@ public final class BitAllocation {
         }
         Option[] chosen = new Option[items.size()];
         for (int t = 0; t < chosen.length; t++) chosen[t] = hulls.get(t).get(at[t]);
+        Option[] dp = knapsack(items, budget);
+        if (dp != null && total(dp, Option::error) < total(chosen, Option::error)) {
+            chosen = dp;
+            bits = (long) total(dp, o -> o.bits());
+        }
         bits = improve(items, chosen, bits, budget);
         Map<String, Option> choice = new LinkedHashMap<>();
         double error = 0;
@@ -133,6 +143,48 @@ public final class BitAllocation {
             chosen[bestT] = best;
         }
         return bits;
+    }
+
+    /** The DP's choice per tensor (least total error with rounded-up costs within the budget), or null if rounding leaves no plan. */
+    private static Option[] knapsack(List<Item> items, long budget) {
+        int n = items.size();
+        long unit = Math.max(1, (long) Math.ceil(budget / ((double) DP_UNITS_PER_ITEM * n)));
+        int states = (int) (budget / unit);
+        double[] best = new double[states + 1], next = new double[states + 1];
+        byte[][] pick = new byte[n][states + 1]; // options per tensor are a handful of candidate types
+        for (int t = 0; t < n; t++) {
+            java.util.Arrays.fill(next, Double.POSITIVE_INFINITY);
+            List<Option> opts = items.get(t).options();
+            for (int k = 0; k < opts.size() && k < Byte.MAX_VALUE; k++) {
+                long cost = (opts.get(k).bits() + unit - 1) / unit;
+                if (cost > states) continue;
+                for (int s = (int) cost; s <= states; s++) {
+                    double e = best[s - (int) cost] + opts.get(k).error();
+                    if (e < next[s]) {
+                        next[s] = e;
+                        pick[t][s] = (byte) k;
+                    }
+                }
+            }
+            double[] swap = best;
+            best = next;
+            next = swap;
+        }
+        if (best[states] == Double.POSITIVE_INFINITY) return null;
+        Option[] chosen = new Option[n];
+        int s = states;
+        for (int t = n - 1; t >= 0; t--) {
+            Option o = items.get(t).options().get(pick[t][s]);
+            chosen[t] = o;
+            s -= (int) ((o.bits() + unit - 1) / unit);
+        }
+        return chosen;
+    }
+
+    private static double total(Option[] chosen, java.util.function.ToDoubleFunction<Option> f) {
+        double sum = 0;
+        for (Option o : chosen) sum += f.applyAsDouble(o);
+        return sum;
     }
 
     /** Error added per bit saved going from hull point k to k+1. */
