@@ -11,7 +11,7 @@ import java.util.Map;
  * How many singular directions a factorized layer keeps: a fixed {@code rank}, the smallest rank whose singular
  * values hold an {@code energy} fraction of sum(sigma_i^2), or a parameter {@code budget}: the factors of an
  * out x in layer hold r * (in + out) <= budget * in * out parameters. Stage parameters {@code rank}, {@code energy},
- * {@code budget}: at most one; none means {@link #DEFAULT_BUDGET}.
+ * {@code budget}: at most one; none means the technique's default budget ({@link #DEFAULT_BUDGET} for SVD and ASVD).
  */
 public sealed interface RankSelection permits RankSelection.Fixed, RankSelection.Energy, RankSelection.Budget {
     String RANK = "rank", ENERGY = "energy", BUDGET = "budget";
@@ -92,13 +92,18 @@ public sealed interface RankSelection permits RankSelection.Fixed, RankSelection
         }
     }
 
-    /** The rule a stage's parameters name; a bad or conflicting value is refused naming its parameter. */
+    /** The rule a stage's parameters name (none: {@link #DEFAULT_BUDGET}); a bad or conflicting value is refused naming its parameter. */
     static RankSelection parse(String method, Map<String, String> params) {
+        return parse(method, params, DEFAULT_BUDGET);
+    }
+
+    /** As {@link #parse(String, Map)}, with the technique's own default budget. */
+    static RankSelection parse(String method, Map<String, String> params, double defaultBudget) {
         List<String> given = new ArrayList<>();
         for (String k : List.of(RANK, ENERGY, BUDGET)) if (!params.getOrDefault(k, "").isBlank()) given.add(k);
         if (given.size() > 1) throw new IllegalArgumentException(method + ": params." + given.get(1) + ": set only one of rank, energy, budget (also given: " + given.getFirst() + ")");
         String key = given.isEmpty() ? BUDGET : given.getFirst();
-        String v = params.getOrDefault(key, Double.toString(DEFAULT_BUDGET)).trim();
+        String v = params.getOrDefault(key, Double.toString(defaultBudget)).trim();
         try {
             return switch (key) {
                 case RANK -> new Fixed(whole(method, v));
@@ -127,7 +132,7 @@ public sealed interface RankSelection permits RankSelection.Fixed, RankSelection
     }
 
     /** The three parameters' specs, for a technique's capabilities. */
-    static List<ParamSpec> paramSpecs() {
+    static List<ParamSpec> paramSpecs(double defaultBudget) {
         return List.of(
                 ParamSpec.newBuilder().setName(RANK).setMin(1).setMax(1 << 20)
                         .setDescription("keep this many singular directions in every factorized layer (at most min(in, out) of each)").build(),
@@ -135,6 +140,6 @@ public sealed interface RankSelection permits RankSelection.Fixed, RankSelection
                         .setDescription("per layer, the smallest rank whose sigma_i^2 hold this fraction of the total, in (0, 1]").build(),
                 ParamSpec.newBuilder().setName(BUDGET).setMin(0).setMax(1)
                         .setDescription("factors keep this fraction of each layer's parameters: r * (in + out) <= budget * in * out, in (0, 1); "
-                                + "the default (" + DEFAULT_BUDGET + ") when none of rank, energy, budget is set").build());
+                                + "the default (" + defaultBudget + ") when none of rank, energy, budget is set").build());
     }
 }
