@@ -26,7 +26,9 @@ import java.util.Map;
  * Decode tokens/s of a dense float model against the same weights 2:4-pruned (in every block matrix the two largest
  * |w| of each aligned group of 4 kept; embedding and tied classifier untouched, as pruning methods leave them), the
  * pruned model run on the 2:4 kernels (packed at load) and, as a control, on the dense kernels. Greedy decode of
- * {@code steps} tokens after a 4-token prompt, the first {@value #WARM} untimed. The model is the synthetic one of
+ * {@code steps} tokens after a 4-token prompt, the three models in lockstep, the first {@value #WARM} tokens untimed.
+ * The control is the fairer baseline: its block matrices sit in anonymous memory as the packed ones do, while the dense
+ * model's are pages of the mapped file. The model is the synthetic one of
  * bench/decode.sh (same file name, written once). Run by bench/sparse-decode.sh:
  * <pre>SparseDecodeBench [shape] [F16|F32|BF16] [steps] [rounds]</pre>
  */
@@ -66,9 +68,8 @@ public final class SparseDecodeBench {
                     100.0 * st.packedBytes() / st.denseBytes(), denseW.sparseStats().matrices());
             for (int round = 0; round < rounds; round++) {
                 for (int threads : new int[]{1, 2}) {
-                    Speed d = tokensPerSecond(denseW, threads, steps);
-                    Speed s = tokensPerSecond(packedW, threads, steps);
-                    Speed c = tokensPerSecond(prunedDenseW, threads, steps);
+                    Speed[] r = tokensPerSecond(new LlamaWeights[]{denseW, packedW, prunedDenseW}, threads, steps);
+                    Speed d = r[0], s = r[1], c = r[2];
                     System.out.printf(Locale.ROOT, "round %d, %d thread(s), mean (fastest token) tok/s: dense %.2f (%.2f), 2:4 packed %.2f (%.2f), x%.2f (x%.2f); control, 2:4 weights on dense kernels %.2f (%.2f)%n",
                             round, threads, d.mean(), d.best(), s.mean(), s.best(), s.mean() / d.mean(), s.best() / d.best(), c.mean(), c.best());
                 }
@@ -81,23 +82,33 @@ public final class SparseDecodeBench {
     }
 
     /**
-     * Tokens/s over the timed steps, and 1 / the fastest step: on a shared machine the fastest token is the one least
-     * disturbed by other load (as bench/run.sh reads JMH's p0.00).
+     * Tokens/s of each model over the timed steps, and 1 / its fastest step. The models decode in lockstep, one token
+     * each in turn, so a change in other load on a shared machine reaches all of them alike; the fastest token is the
+     * one least disturbed (as bench/run.sh reads JMH's p0.00).
      */
-    static Speed tokensPerSecond(LlamaWeights w, int threads, int steps) {
-        LlamaRuntime rt = new LlamaRuntime(w, Kernels.preferred(), RowKernels.preferred(), ParallelRows.of(threads));
-        LlamaRuntime.Session s = rt.newSession(steps + 8);
-        int tok = s.forwardLast(new int[]{1, 45, 33, 29}, 0, 4).argmax(0);
-        long total = 0, fastest = Long.MAX_VALUE;
-        for (int i = 0; i < steps; i++) {
-            long t0 = System.nanoTime();
-            tok = s.forward(tok).argmax(0);
-            long dt = System.nanoTime() - t0;
-            if (i < WARM) continue;
-            total += dt;
-            fastest = Math.min(fastest, dt);
+    static Speed[] tokensPerSecond(LlamaWeights[] ws, int threads, int steps) {
+        int n = ws.length;
+        LlamaRuntime.Session[] s = new LlamaRuntime.Session[n];
+        int[] tok = new int[n];
+        long[] total = new long[n], fastest = new long[n];
+        java.util.Arrays.fill(fastest, Long.MAX_VALUE);
+        for (int m = 0; m < n; m++) {
+            s[m] = new LlamaRuntime(ws[m], Kernels.preferred(), RowKernels.preferred(), ParallelRows.of(threads)).newSession(steps + 8);
+            tok[m] = s[m].forwardLast(new int[]{1, 45, 33, 29}, 0, 4).argmax(0);
         }
-        return new Speed((steps - WARM) / (total / 1e9), 1e9 / fastest);
+        for (int i = 0; i < steps; i++) {
+            for (int m = 0; m < n; m++) {
+                long t0 = System.nanoTime();
+                tok[m] = s[m].forward(tok[m]).argmax(0);
+                long dt = System.nanoTime() - t0;
+                if (i < WARM) continue;
+                total[m] += dt;
+                fastest[m] = Math.min(fastest[m], dt);
+            }
+        }
+        Speed[] out = new Speed[n];
+        for (int m = 0; m < n; m++) out[m] = new Speed((steps - WARM) / (total[m] / 1e9), 1e9 / fastest[m]);
+        return out;
     }
 
     /** Block matrices copied off-heap with the two smallest |w| of every aligned group of 4 set to zero (magnitude 2:4). */
