@@ -38,6 +38,49 @@ public final class Asvd {
         return s;
     }
 
+    /** The factors of the alpha that gave the smallest output error on the sampled inputs, and that alpha. */
+    public record Searched(LowRankFactors factors, double alpha, double outputError) {
+    }
+
+    /**
+     * A grid search over {@code alphas} (the paper fixes alpha; 0 is plain SVD): the factors whose output error
+     * sum_t ||(W - B A) x_t||^2 over the {@code T} sampled inputs {@code x} (T x in, row-major) is the smallest.
+     */
+    public static Searched search(float[] w, int out, int in, double[] meanAbs, double[] alphas, RankSelection rule, float[] x, int T) {
+        if (alphas.length == 0) throw new IllegalArgumentException("no alpha to search");
+        if (x.length != T * in) throw new IllegalArgumentException(x.length + " sampled values are not " + T + " inputs of " + in);
+        Searched best = null;
+        for (double alpha : alphas) {
+            LowRankFactors f = factorize(w, out, in, meanAbs, alpha, rule);
+            double e = outputError(w, f, x, T);
+            if (best == null || e < best.outputError()) best = new Searched(f, alpha, e);
+        }
+        return best;
+    }
+
+    /** sum_t ||W x_t - B (A x_t)||^2 over the T inputs x (T x in, row-major). */
+    public static double outputError(float[] w, LowRankFactors f, float[] x, int T) {
+        int in = f.in(), out = f.out(), r = f.rank();
+        float[] a = f.a(), b = f.b();
+        double[] ax = new double[r];
+        double e = 0;
+        for (int t = 0; t < T; t++) {
+            int xo = t * in;
+            for (int k = 0; k < r; k++) {
+                double s = 0;
+                for (int i = 0; i < in; i++) s += (double) a[k * in + i] * x[xo + i];
+                ax[k] = s;
+            }
+            for (int o = 0; o < out; o++) {
+                double d = 0;
+                for (int i = 0; i < in; i++) d += (double) w[o * in + i] * x[xo + i];
+                for (int k = 0; k < r; k++) d -= b[o * r + k] * ax[k];
+                e += d * d;
+            }
+        }
+        return e;
+    }
+
     /** Factors of W (out x in, row-major) given the mean |x| of each of its in input channels. */
     public static LowRankFactors factorize(float[] w, int out, int in, double[] meanAbs, double alpha, RankSelection rule) {
         if (meanAbs.length != in) throw new IllegalArgumentException(meanAbs.length + " channel statistics for a layer of " + in + " inputs");

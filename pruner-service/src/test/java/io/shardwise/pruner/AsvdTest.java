@@ -70,6 +70,28 @@ class AsvdTest {
     }
 
     @Test
+    void theAlphaSearchIsNoWorseOnItsSampleThanAnyAlphaOfItsGridAndMeasuresTheOutputError() {
+        int out = 32, in = 48, T = 128;
+        float[] w = TruncatedSvdTest.gaussian(out * in, 19);
+        float[] x = activations(T, in, 20);
+        double[] m = meanAbs(x, T, in);
+        RankSelection rule = new RankSelection.Fixed(8);
+        double[] grid = {0, 0.25, 0.5, 0.75, 1};
+        Asvd.Searched best = Asvd.search(w, out, in, m, grid, rule, x, T);
+        for (double a : grid) {
+            LowRankFactors f = Asvd.factorize(w, out, in, m, a, rule);
+            double e = Asvd.outputError(w, f, x, T);
+            assertEquals(outputError(w, f.product(), out, in, x, T), e, 1e-5 * e, "alpha " + a + ": the factored error equals the dense one");
+            assertTrue(best.outputError() <= e, "alpha " + a);
+        }
+        assertTrue(best.alpha() > 0, "with outlier channels some scaling beats plain SVD");
+        var e = assertThrows(IllegalArgumentException.class, () -> AsvdTechnique.alphas(java.util.Map.of("alpha_grid", "1")));
+        assertEquals("asvd: params.alpha_grid 1 is not 0 (off) or in [2, 21]", e.getMessage());
+        assertArrayEquals(new double[]{0, 0.5, 1}, AsvdTechnique.alphas(java.util.Map.of("alpha_grid", "3")));
+        assertArrayEquals(new double[]{0.3}, AsvdTechnique.alphas(java.util.Map.of("alpha", "0.3")));
+    }
+
+    @Test
     void alphaZeroIsPlainSvd() {
         int out = 16, in = 24;
         float[] w = TruncatedSvdTest.gaussian(out * in, 15);

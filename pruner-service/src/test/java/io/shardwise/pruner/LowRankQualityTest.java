@@ -59,6 +59,11 @@ class LowRankQualityTest {
             LowRankEval.print("asvd a=0.5", setting, as);
             assertTrue(as.pplEval() < s.pplEval(), "budget " + budget + ": asvd " + as.pplEval() + " vs svd " + s.pplEval());
             assertTrue(as.kl() < s.kl(), "budget " + budget + ": asvd KL " + as.kl() + " vs svd " + s.kl());
+            p.put("alpha_grid", "11");
+            LowRankEval.Run g = LowRankEval.run(in, asvd, p);
+            LowRankEval.Score gs = LowRankEval.score(in.model(), g.derived(in));
+            LowRankEval.print("asvd grid", setting + " alpha sum " + String.format(java.util.Locale.ROOT, "%.1f", g.stats().get("alpha_sum")), gs);
+            assertTrue(gs.pplEval() < s.pplEval() && gs.kl() < s.kl(), "budget " + budget + ": asvd alpha_grid 11 " + gs.pplEval() + " vs svd " + s.pplEval());
         }
     }
 
