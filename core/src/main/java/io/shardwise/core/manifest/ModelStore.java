@@ -124,8 +124,26 @@ public final class ModelStore {
             if (partner != null && !byName.containsKey(partner)) throw new IllegalArgumentException("stage output names low-rank factor " + name + " without its partner " + partner);
         }
         ModelManifest m = parent.toBuilder().clearTensors().addAllTensors(byName.values())
+                .setConfig(withFfnLength(parent.getConfig(), byName, output))
                 .setParent(parentDigest).setStage(stage).setSourceUri("").build();
         return putManifest(m);
+    }
+
+    /**
+     * A stage that outputs narrower ffn_gate matrices (structured MLP channel pruning) sets the config's hidden_dim to
+     * their length; it must be the same in every layer, as the config holds one. Other shape changes are not relaxed.
+     */
+    private static io.shardwise.proto.v1.ModelConfig withFfnLength(io.shardwise.proto.v1.ModelConfig c, Map<String, TensorEntry> byName, Set<String> output) {
+        if (output.stream().noneMatch(n -> n.endsWith(".ffn_gate.weight"))) return c;
+        Set<Long> lengths = new java.util.TreeSet<>();
+        for (int l = 0; l < c.getNLayers(); l++) {
+            TensorEntry g = byName.get(TensorNames.ffnGate(l));
+            if (g == null || g.getShapeCount() != 2) return c; // factored: its shapes say nothing of the length
+            lengths.add(g.getShape(1));
+        }
+        if (lengths.size() != 1) throw new IllegalArgumentException("stage output gives ffn_gate lengths " + lengths + " across layers, but the model config holds one hidden_dim");
+        long h = lengths.iterator().next();
+        return h == c.getHiddenDim() ? c : c.toBuilder().setHiddenDim(Math.toIntExact(h)).build();
     }
 
     /** The weight a low-rank factor name belongs to, or null when the name is not a factor's. */
