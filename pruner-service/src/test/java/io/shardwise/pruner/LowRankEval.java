@@ -67,7 +67,8 @@ final class LowRankEval {
     }
 
     /** The technique's outputs over every shard, merged: tensors written, weights dropped, and each layer's dense function. */
-    record Run(StageSpec stage, Map<String, Tensor> tensors, List<String> removed, Map<String, Tensor> dense, Map<String, Double> stats, List<String> notes) {
+    record Run(StageSpec stage, Map<String, Tensor> tensors, List<String> removed, Map<String, Tensor> dense, Map<String, Double> stats,
+               List<String> notes, String activations) {
         /** The model with every factorized layer as one dense F32 weight (the function the factors compute). */
         LlamaModel reconstructed(LlamaModel input) {
             return input.withTensors(dense);
@@ -113,7 +114,7 @@ final class LowRankEval {
             f.stats().forEach((k, v) -> stats.merge(k, v, Double::sum));
             if (!f.activations().isEmpty()) activations = f.activations();
         }
-        return new Run(stage, out, removed, dense, stats, notes);
+        return new Run(stage, out, removed, dense, stats, notes, activations);
     }
 
     /** Perplexity on TinyStories eval_sample only. */

@@ -68,6 +68,22 @@ class LowRankQualityTest {
     }
 
     @Test
+    void sequentialAsvdHandsEachBlockTheFactorizedOutputsAndStillBeatsSvd(@TempDir Path tmp) throws Exception {
+        LowRankEval.Stored in = LowRankEval.Stored.stories260K(tmp.resolve("blobs"));
+        LowRankEval.shared("text/tinystories/train_head.txt");
+        Map<String, String> p = new LinkedHashMap<>(CALIBRATION);
+        p.put("budget", "0.75");
+        p.put("calib_mode", "sequential");
+        LowRankEval.Run seq = LowRankEval.run(in, new AsvdTechnique(LowRankEval.texts(tmp)), p);
+        assertFalse(seq.activations().isEmpty(), "the last block stored its outputs");
+        assertEquals(35.0, seq.stats().get("factorized_tensors"));
+        double asvd = LowRankEval.pplEval(checkedRuntimeModel(in, seq, "asvd sequential", 1e-4));
+        double svd = LowRankEval.pplEval(LowRankEval.run(in, new SvdTechnique(), Map.of("budget", "0.75")).derived(in));
+        System.out.printf(java.util.Locale.ROOT, "sequential asvd a=0.5 budget 0.75: ppl eval_sample %.4f (svd %.4f)%n", asvd, svd);
+        assertTrue(asvd < svd, "sequential asvd " + asvd + " vs svd " + svd);
+    }
+
+    @Test
     void lorcImprovesOnPlainQuantizationOfTheSameType(@TempDir Path tmp) throws Exception {
         LowRankEval.Stored in = LowRankEval.Stored.stories260K(tmp.resolve("blobs"));
         for (String type : new String[]{"Q4_0"}) { // I4_ASYM_CH: LowRankTechniqueTest, LorcTest
