@@ -5,11 +5,8 @@ import io.shardwise.core.format.Llama2cCheckpoint;
 import io.shardwise.core.manifest.ModelStore;
 import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.model.TensorNames;
-import io.shardwise.core.runtime.LlamaRuntime;
 import io.shardwise.core.runtime.Perplexity;
 import io.shardwise.core.tensor.Tensor;
-import io.shardwise.core.tokenizer.TextTokenizer;
-import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.work.ShardInput;
 import io.shardwise.core.work.TextDatasets;
 import io.shardwise.proto.v1.ModelManifest;
@@ -135,31 +132,8 @@ final class LowRankEval {
 
     /** Mean KL(p_ref || p_m) of the next-token distributions and argmax agreement, first {@code maxTokens} tokens, windows of BOS + ctx - 1. */
     static double[] klTop1(LlamaModel ref, LlamaModel q, String text, int maxTokens, int ctx) {
-        TextTokenizer tok = Tokenizers.forVocabulary(ref.vocabulary());
-        int[] all = tok.encode(text);
-        int n = Math.min(all.length, maxTokens), vocab = ref.config().vocabSize();
-        LlamaRuntime a = new LlamaRuntime(ref), b = new LlamaRuntime(q);
-        float[] lp = new float[vocab], lq = new float[vocab];
-        double kl = 0;
-        long agree = 0, count = 0;
-        for (int off = 0; off < n; off += ctx - 1) {
-            int len = Math.min(ctx - 1, n - off);
-            int[] w = new int[len + 1];
-            w[0] = tok.bos();
-            System.arraycopy(all, off, w, 1, len);
-            LlamaRuntime.Logits x = a.newSession(w.length).forward(w, 0, w.length);
-            LlamaRuntime.Logits y = b.newSession(w.length).forward(w, 0, w.length);
-            for (int r = 0; r < w.length; r++) {
-                x.logSoftmax(r, lp);
-                y.logSoftmax(r, lq);
-                double s = 0;
-                for (int v = 0; v < vocab; v++) s += Math.exp(lp[v]) * (lp[v] - lq[v]);
-                kl += s;
-                if (x.argmax(r) == y.argmax(r)) agree++;
-                count++;
-            }
-        }
-        return new double[]{kl / count, (double) agree / count};
+        io.shardwise.core.runtime.Divergence d = io.shardwise.core.runtime.Divergence.of(ref, q, text, maxTokens, ctx);
+        return new double[]{d.kl(), d.top1()};
     }
 
     /** One line of the closing note's table. */
