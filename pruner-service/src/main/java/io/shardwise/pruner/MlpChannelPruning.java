@@ -17,10 +17,22 @@ public final class MlpChannelPruning {
 
     /** How many of {@code hidden} channels {@code ratio} removes (rounded); refuses a ratio outside [0, 1) or one that removes all. */
     public static int removedCount(double ratio, int hidden) {
+        return removedCount(ratio, hidden, 1);
+    }
+
+    /**
+     * As {@link #removedCount(double, int)}, then more removed until the kept count is a multiple of {@code multipleOf}
+     * (e.g. 32, so ffn_down's rows fit the quantization blocks of a later stage).
+     */
+    public static int removedCount(double ratio, int hidden, int multipleOf) {
         if (!(ratio >= 0 && ratio < 1)) throw new IllegalArgumentException("params.ratio " + ratio + " is outside [0, 1)");
-        int removed = (int) Math.round(ratio * hidden);
-        if (removed >= hidden) throw new IllegalArgumentException("params.ratio " + ratio + " removes all " + hidden + " MLP channels of a layer");
-        return removed;
+        if (multipleOf < 1) throw new IllegalArgumentException("params.multiple_of " + multipleOf + " is below 1");
+        int kept = (hidden - (int) Math.round(ratio * hidden)) / multipleOf * multipleOf;
+        if (kept <= 0) {
+            throw new IllegalArgumentException("params.ratio " + ratio + (multipleOf > 1 ? " with params.multiple_of " + multipleOf : "")
+                    + " removes all " + hidden + " MLP channels of a layer");
+        }
+        return hidden - kept;
     }
 
     /** Score of each channel: sqrt(sumSquares[j]) * the L2 norm of column j of {@code down} (rows x hidden, row-major). */

@@ -35,7 +35,7 @@ import java.util.Set;
  */
 @Singleton
 public class MlpChannelTechnique implements ShardTechnique {
-    static final String METHOD = "mlp_channels", RATIO = "ratio";
+    static final String METHOD = "mlp_channels", RATIO = "ratio", MULTIPLE_OF = "multiple_of";
     private static final Set<TensorType> FLOAT = Set.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16);
     private final TextDatasets texts;
 
@@ -60,8 +60,19 @@ public class MlpChannelTechnique implements ShardTechnique {
                 .setDescription("Structured MLP channel pruning (LLM-Pruner channel groups, Ma et al. 2023) scored by ||X_j|| * ||W_down[:, j]||: removes the same share of FFN channels in every layer; the model gets smaller");
         t.addParams(ParamSpec.newBuilder().setName(RATIO).setDefaultValue("0.25").setMin(0).setMax(PruneSettings.MAX_SPARSITY)
                 .setDescription("share of each layer's FFN channels removed, in [0, 1); one that rounds to every channel is refused").build());
+        t.addParams(ParamSpec.newBuilder().setName(MULTIPLE_OF).setDefaultValue("1").setMin(1).setMax(4096)
+                .setDescription("the kept channel count is rounded down to a multiple of this (32 lets ffn_down's rows fit Q4_0/Q8_0 blocks)").build());
         CalibrationSpec.paramSpecs(CalibrationMode.INDEPENDENT).forEach(t::addParams);
         return t.build();
+    }
+
+    static int multipleOf(Map<String, String> params) {
+        String v = params.getOrDefault(MULTIPLE_OF, "1").trim();
+        try {
+            return Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(METHOD + ": params.multiple_of '" + v + "' is not a whole number");
+        }
     }
 
     static double ratio(Map<String, String> params) {
@@ -77,6 +88,7 @@ public class MlpChannelTechnique implements ShardTechnique {
     public ShardOutput apply(ShardInput input) throws Exception {
         Map<String, String> params = input.stage().getParamsMap();
         double ratio = ratio(params);
+        int multipleOf = multipleOf(params);
         String shard = input.shard().getShardId();
         CalibrationSpec spec;
         try {
@@ -97,7 +109,7 @@ public class MlpChannelTechnique implements ShardTechnique {
         int hidden = down.cols(), dim = down.rows();
         int removed;
         try {
-            removed = MlpChannelPruning.removedCount(ratio, hidden);
+            removed = MlpChannelPruning.removedCount(ratio, hidden, multipleOf);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(METHOD + ": " + e.getMessage() + " (layer " + layer + ")", e);
         }

@@ -52,6 +52,13 @@ class MlpChannelPruningTest {
         }
         IllegalArgumentException all = assertThrows(IllegalArgumentException.class, () -> MlpChannelPruning.removedCount(0.9, 4));
         assertTrue(all.getMessage().contains("params.ratio") && all.getMessage().contains("all 4"), all.getMessage());
+        assertEquals(44, MlpChannelPruning.removedCount(0.25, 172, 32)); // 129 kept rounds down to 128
+        IllegalArgumentException coarse = assertThrows(IllegalArgumentException.class, () -> MlpChannelPruning.removedCount(0.25, 172, 256));
+        assertTrue(coarse.getMessage().contains("params.multiple_of 256") && coarse.getMessage().contains("all 172"), coarse.getMessage());
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> MlpChannelPruning.removedCount(0.25, 172, 0));
+        assertTrue(zero.getMessage().contains("params.multiple_of"), zero.getMessage());
+        IllegalArgumentException word = assertThrows(IllegalArgumentException.class, () -> MlpChannelTechnique.multipleOf(Map.of("multiple_of", "x")));
+        assertTrue(word.getMessage().contains("params.multiple_of"), word.getMessage());
         IllegalArgumentException nan = assertThrows(IllegalArgumentException.class, () -> MlpChannelTechnique.ratio(Map.of("ratio", "a quarter")));
         assertTrue(nan.getMessage().contains("params.ratio"), nan.getMessage());
     }
@@ -97,6 +104,12 @@ class MlpChannelPruningTest {
         LlamaModel seq = derived(in, PruneEval.run(in, new MlpChannelTechnique(PruneEval.texts(tmp)), seqParams, new ArrayList<>()), seqParams);
         assertEquals(pruned.parameterCount(), seq.parameterCount());
         row("mlp-channels 25% sequential", seq, PruneEval.score(dense, seq), Double.NaN);
+
+        Map<String, String> m32 = new LinkedHashMap<>(params);
+        m32.put("multiple_of", "32");
+        LlamaModel p32 = derived(in, PruneEval.run(in, new MlpChannelTechnique(PruneEval.texts(tmp)), m32, new ArrayList<>()), m32);
+        assertEquals(128, p32.config().hiddenDim());
+        row("mlp-channels 25% multiple_of 32", p32, PruneEval.score(dense, p32), Double.NaN);
 
         Path gguf = tmp.resolve("pruned.gguf");
         GgufLlama.write(pruned, gguf, GgufLlama.WriteOptions.keepTypes("stories260K-mlp25"));
