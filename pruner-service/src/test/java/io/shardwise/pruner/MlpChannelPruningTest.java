@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -90,6 +91,8 @@ class MlpChannelPruningTest {
         assertEquals(dense.parameterCount() - (long) L * removed * 3 * dim, pruned.parameterCount());
         assertArrayEquals(new long[]{dim, hid - removed}, pruned.tensor(TensorNames.ffnUp(L - 1)).shape());
 
+        assertEquals(0, maxLogitDifference(pruned, zeroTwin(dense, pruned)), 1e-4, "the smaller model computes the dense one with the removed channels' ffn_down columns zero");
+
         LlamaModel random = randomChannels(dense, removed, in, params);
         PruneEval.Score sd = PruneEval.score(dense, dense), sp = PruneEval.score(dense, pruned), sr = PruneEval.score(dense, random);
         double[] tps = decodeTokensPerSecond(List.of(dense, pruned, random));
@@ -132,6 +135,32 @@ class MlpChannelPruningTest {
             for (String n : List.of(TensorNames.ffnGate(l), TensorNames.ffnUp(l), TensorNames.ffnDown(l))) ffn.add(run.tensor(n));
         }
         return in.store().load(in.store().derive(in.digest(), stage(params), in.store().storeTensors(ffn)));
+    }
+
+    /** The dense model with ffn_down's columns of every channel {@code pruned} lacks set to zero (kept channels found by their gate rows). */
+    static LlamaModel zeroTwin(LlamaModel dense, LlamaModel pruned) {
+        int dim = dense.config().dim(), hid = dense.config().hiddenDim();
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (int l = 0; l < dense.config().nLayers(); l++) {
+            float[] g = dense.tensor(TensorNames.ffnGate(l)).toFloats(), pg = pruned.tensor(TensorNames.ffnGate(l)).toFloats();
+            int[] kept = new int[pruned.config().hiddenDim()];
+            for (int i = 0, j = 0; i < kept.length; i++, j++) {
+                while (!Arrays.equals(g, j * dim, (j + 1) * dim, pg, i * dim, (i + 1) * dim)) j++;
+                kept[i] = j;
+            }
+            String d = TensorNames.ffnDown(l);
+            out.put(d, Tensor.ofFloats(d, dense.tensor(d).shape(), MlpChannelPruning.zeroOtherColumns(dense.tensor(d).toFloats(), dim, hid, kept)));
+        }
+        return dense.withTensors(out);
+    }
+
+    static double maxLogitDifference(LlamaModel a, LlamaModel b) {
+        int[] tokens = {1, 45, 33, 29, 300, 7, 88, 120};
+        LlamaRuntime.Logits x = new LlamaRuntime(a).newSession(tokens.length).forward(tokens, 0, tokens.length);
+        LlamaRuntime.Logits y = new LlamaRuntime(b).newSession(tokens.length).forward(tokens, 0, tokens.length);
+        double max = 0;
+        for (int r = 0; r < tokens.length; r++) for (int v = 0; v < x.vocab(); v++) max = Math.max(max, Math.abs(x.get(r, v) - y.get(r, v)));
+        return max;
     }
 
     /** The control: the same number of channels per layer, chosen at random (seeded). */
