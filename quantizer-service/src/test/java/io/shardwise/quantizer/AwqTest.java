@@ -129,7 +129,8 @@ class AwqTest {
         AwqEval.Stored in = AwqEval.Stored.of(fp32, tmp.resolve("blobs"));
         AwqTechnique awq = new AwqTechnique(AwqEval.texts(tmp));
         AwqEval.print("fp32", "F32", AwqEval.score(fp32, fp32, true));
-        for (TensorType type : List.of(GgmlType.Q4_0, ChannelIntType.I4_ASYM_CH)) {
+        // Q4_0 only in the suite (each AWQ run and its scoring costs a minute); I4_ASYM_CH measured 6.603 vs RTN 6.786
+        for (TensorType type : List.of(GgmlType.Q4_0)) {
             Map<String, Tensor> rtn = new LinkedHashMap<>();
             for (Tensor t : fp32.tensors().values()) {
                 if (t.shape().length < 2) continue;
