@@ -125,7 +125,7 @@ final class LowRankEval {
 
     static Score score(LlamaModel reference, LlamaModel m) throws IOException {
         double eval = Perplexity.evaluateFile(m, shared("text/tinystories/eval_sample.txt"), 0).ppl();
-        double wk = Perplexity.evaluateFile(m, shared("text/wikitext-2/wikitext2_test.txt"), 20_000).ppl();
+        double wk = PruneEval.WIKITEXT ? Perplexity.evaluateFile(m, shared("text/wikitext-2/wikitext2_test.txt"), 20_000).ppl() : Double.NaN;
         double[] kl = klTop1(reference, m, Files.readString(shared("text/tinystories/eval_sample.txt")), 4096, 256);
         return new Score(eval, wk, kl[0], kl[1]);
     }

@@ -159,7 +159,7 @@ class GptqQualityTest {
 
     static Scores score(LlamaModel m, TextTokenizer tok, int[] evalTokens, float[][] reference, Path evalText, Path wiki) throws Exception {
         double ppl = Perplexity.evaluateTokens(new LlamaRuntime(m), tok.bos(), evalTokens, Perplexity.defaultThreads()).ppl();
-        double wikiPpl = Perplexity.evaluateFile(m, wiki, 20_000).ppl();
+        double wikiPpl = AwqEval.WIKITEXT ? Perplexity.evaluateFile(m, wiki, 20_000).ppl() : Double.NaN;
         float[][] q = logits(m, tok.bos(), evalTokens);
         double kl = 0;
         long agree = 0, n = 0;

@@ -113,7 +113,7 @@ final class Int8Eval {
     }
 
     static Score score(LlamaModel fp32, LlamaModel q) throws IOException {
-        double wiki = Perplexity.evaluateFile(q, shared("text/wikitext-2/wikitext2_test.txt"), 20_000).ppl();
+        double wiki = AwqEval.WIKITEXT ? Perplexity.evaluateFile(q, shared("text/wikitext-2/wikitext2_test.txt"), 20_000).ppl() : Double.NaN;
         double[] kl = klTop1(fp32, q, Files.readString(shared("text/tinystories/eval_sample.txt")), 4096, 256);
         return new Score(pplEval(q), wiki, kl[0], kl[1]);
     }
