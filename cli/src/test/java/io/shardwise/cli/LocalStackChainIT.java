@@ -138,8 +138,8 @@ class LocalStackChainIT {
     @Test
     @Order(2)
     void failingTaskFailsItsJobWhileAnotherJobSucceeds() throws Exception {
-        // passes the gateway (pattern is free text) but every block shard throws in the pruner: N:M needs N < M
-        String bad = "stages:\n  - prune: { method: magnitude, pattern: \"4:2\" }\nevaluate: { suites: [] }\n";
+        // passes the gateway (an override's type is the technique's to read) but every shard throws in the quantizer
+        String bad = "stages:\n  - quantize: { method: rtn, type: Q4_0, overrides: '{\"attn_q\": {\"type\": \"Q9_9\"}}' }\nevaluate: { suites: [] }\n";
         String good = "stages:\n  - quantize: { method: rtn, type: Q4_0 }\nevaluate: { suites: [] }\n";
         Job failing = client.submit(SubmitCommand.modelUri(model.toString()), bad);
         ChainRun ok = run(good);
@@ -149,7 +149,7 @@ class LocalStackChainIT {
         assertEquals(JobState.FAILED, j.getState(), JobFormat.job(j));
         assertFalse(j.getError().isEmpty(), "GetJob carries the error");
         System.out.println("failed job's error: " + j.getError());
-        assertTrue(j.getError().contains("N:M needs 1 <= N < M"), j.getError());
+        assertTrue(j.getError().contains("params.overrides.attn_q.type 'Q9_9' is not one of"), j.getError());
         assertEquals(j.getError(), failed.finished().getError());
     }
 
