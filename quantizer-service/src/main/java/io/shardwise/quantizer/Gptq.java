@@ -27,9 +27,15 @@ public final class Gptq {
      * @param staticGroups fit every group's grid on the original weights before any update (forced with act-order:
      *                     our formats keep groups of consecutive columns, with no g_idx)
      * @param damp         fraction of mean(diag H) added to the diagonal
+     * @param keepZeros    a weight that is exactly zero (a pruned mask, e.g. SparseGPT's) is quantized to the grid's
+     *                     zero and its error spread like any other, so prune -> GPTQ keeps the sparsity
      */
-    public record Options(boolean actOrder, boolean staticGroups, double damp, int blockSize, int threads) {
-        public static final Options DEFAULT = new Options(true, false, 0.01, 128, 1);
+    public record Options(boolean actOrder, boolean staticGroups, double damp, int blockSize, int threads, boolean keepZeros) {
+        public static final Options DEFAULT = new Options(true, false, 0.01, 128, 1, true);
+
+        public Options(boolean actOrder, boolean staticGroups, double damp, int blockSize, int threads) {
+            this(actOrder, staticGroups, damp, blockSize, threads, true);
+        }
 
         public Options {
             if (!(damp >= 1e-4 && damp <= 1)) throw new IllegalArgumentException("gptq: params.damp " + damp + " is outside [0.0001, 1]");
@@ -69,13 +75,14 @@ public final class Gptq {
                 .sorted(o.actOrder() ? Comparator.comparingDouble((Integer c) -> -hd[c * cols + c]) : Comparator.naturalOrder())
                 .mapToInt(Integer::intValue).toArray();
         float[] wp = permuteColumns(wt, perm, rows);
+        boolean[] zero = o.keepZeros() ? zeros(wp) : null;
         double[] hp = permute(hd, perm, cols);
         double[] dampUsed = new double[1];
         double[] u = upperCholeskyOfInverse(name, hp, cols, o.damp(), dampUsed);
         byte[] q = new byte[rows * cols];
         double[] loss = new double[1];
         Hessian.parallel(o.threads(), o.threads(), rows, (r0, r1) -> {
-            double l = solve(wp, u, cols, rows, r0, r1, perm, grid, q, o.blockSize(), upfront);
+            double l = solve(wp, zero, u, cols, rows, r0, r1, perm, grid, q, o.blockSize(), upfront);
             synchronized (loss) {
                 loss[0] += l;
             }
@@ -85,8 +92,18 @@ public final class Gptq {
         return new Result(new Tensor(name, type, new long[]{cols, rows}, out), dampUsed[0], loss[0]);
     }
 
-    /** Algorithm 1 for rows [r0, r1): blocks of columns, in-block updates now, the rest of the matrix once per block. */
-    private static double solve(float[] w, double[] u, int cols, int rows, int r0, int r1, int[] perm, GptqGrid grid,
+    /** Where the weights (column-major) are exactly zero before any update: the pruned mask to keep. */
+    private static boolean[] zeros(float[] w) {
+        boolean[] z = new boolean[w.length];
+        for (int i = 0; i < w.length; i++) z[i] = w[i] == 0f;
+        return z;
+    }
+
+    /**
+     * Algorithm 1 for rows [r0, r1): blocks of columns, in-block updates now, the rest of the matrix once per block.
+     * A masked weight ({@code zero}, may be null) takes the grid's code for 0 whatever the updates made of it.
+     */
+    private static double solve(float[] w, boolean[] zero, double[] u, int cols, int rows, int r0, int r1, int[] perm, GptqGrid grid,
                                 byte[] q, int blockSize, boolean upfront) {
         int n = r1 - r0;
         float[] err = new float[blockSize * n];
@@ -100,7 +117,7 @@ public final class Gptq {
                 int e = (j - i1) * n;
                 for (int r = r0; r < r1; r++) {
                     float x = w[j * rows + r];
-                    int qi = grid.quantize(x, col, r);
+                    int qi = grid.quantize(zero != null && zero[j * rows + r] ? 0f : x, col, r);
                     float dq = x - grid.value(qi, col, r);
                     q[col * rows + r] = (byte) qi;
                     loss += (double) dq * dq / ((double) d * d);

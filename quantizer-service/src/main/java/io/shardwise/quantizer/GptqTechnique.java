@@ -63,7 +63,7 @@ public class GptqTechnique implements ShardTechnique {
             }
             return new Settings(bits, group, bool(p, "sym", "true"), format.equals("int"),
                     new Gptq.Options(bool(p, "act_order", "true"), bool(p, "static_groups", "false"), damp,
-                            integer(p, "block_size", "128"), Math.max(1, Runtime.getRuntime().availableProcessors())));
+                            integer(p, "block_size", "128"), Math.max(1, Runtime.getRuntime().availableProcessors()), bool(p, "keep_zeros", "true")));
         }
 
         /** The output type for rows of {@code cols}: a GGUF type where the grid maps exactly, else per-group int. */
@@ -105,6 +105,7 @@ public class GptqTechnique implements ShardTechnique {
                 .addParams(bool("sym", "true", "symmetric grid (zero point 2^(bits-1)); false: asymmetric with a zero point"))
                 .addParams(bool("act_order", "true", "quantize columns by descending Hessian diagonal (with groups, grids are then static)"))
                 .addParams(bool("static_groups", "false", "fit every group's grid on the original weights before any update"))
+                .addParams(bool("keep_zeros", "true", "weights that are exactly zero (a pruned mask) stay zero: prune -> gptq keeps the sparsity (exactly on grids holding 0: symmetric, Q8_0, int with a zero point; Q4_1/Q5_1 take their code nearest 0)"))
                 .addParams(ParamSpec.newBuilder().setName("damp").setDefaultValue("0.01").setMin(0.0001).setMax(1)
                         .setDescription("dampening: this fraction of mean(diag H) is added to H's diagonal (x10 retried when not positive definite)"))
                 .addParams(ParamSpec.newBuilder().setName("block_size").setDefaultValue("128").setMin(1).setMax(4096).setDescription("columns per lazy batch update"))

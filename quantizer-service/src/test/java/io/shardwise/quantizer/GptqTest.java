@@ -190,6 +190,30 @@ class GptqTest {
     }
 
     @Test
+    void aPrunedMaskSurvivesGptqExactlyWhereTheGridHoldsZero() {
+        int N = 512, cols = 64, rows = 32;
+        double[] h = hessian(correlated(N, cols, ones(cols), 12), N, cols);
+        float[] w = gaussian(rows * cols, 0.1, 13);
+        for (int i = 0; i < w.length; i++) if ((i & 3) < 2) w[i] = 0; // 2:4, as SparseGPT leaves it
+        for (TensorType type : List.of(GgmlType.Q4_0, GgmlType.Q8_0, ChannelIntType.I4_ASYM_CH, new GroupIntType(4, 32, false))) {
+            Tensor keptQ = gptq(w, rows, cols, h, type, new Gptq.Options(true, false, 0.01, 16, 1, true));
+            float[] kept = TensorCodecs.dequantize(keptQ);
+            float[] refilled = TensorCodecs.dequantize(gptq(w, rows, cols, h, type, new Gptq.Options(true, false, 0.01, 16, 1, false)));
+            int zerosKept = 0, zerosRefilled = 0;
+            for (int i = 0; i < w.length; i++) {
+                if (w[i] != 0) continue;
+                if (kept[i] == 0f) zerosKept++;
+                if (refilled[i] == 0f) zerosRefilled++;
+            }
+            assertEquals(w.length / 2, zerosKept, type.typeName() + ": every pruned weight stays exactly zero");
+            assertTrue(zerosRefilled < w.length / 2, type.typeName() + ": without keep_zeros the updates refill some of the mask (" + zerosRefilled + " zeros left)");
+            // keeping the mask is a constraint: its output error is higher than free GPTQ's, but still well below the weights' energy
+            double errKept = relError(w, keptQ, rows, cols, h);
+            assertTrue(errKept < 0.05, type.typeName() + ": relative output error with the mask kept " + errKept);
+        }
+    }
+
+    @Test
     void aHessianThatIsNotPositiveDefiniteIsDampedTenfoldThenRefusedNamingTheTensor() {
         // eigenvalues 1 and -0.005: damp 0.01 * mean 0.4975 leaves it negative, 0.1 fixes it
         double[] h = {1, 0, 0, -0.005};
