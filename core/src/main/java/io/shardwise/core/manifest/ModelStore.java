@@ -104,6 +104,14 @@ public final class ModelStore {
      * (truncated SVD, ASVD), and when it outputs {@code w} too, they complement it (LoRC).
      */
     public String derive(String parentDigest, StageSpec stage, Collection<TensorEntry> replaced) throws IOException {
+        return derive(parentDigest, stage, replaced, Set.of());
+    }
+
+    /**
+     * As {@link #derive(String, StageSpec, Collection)}, and without the tensors {@code removed}: whole blocks only (every
+     * {@code blk.N.*} tensor of each block named), the blocks above renumbered down and n_layers lowered (ShortGPT).
+     */
+    public String derive(String parentDigest, StageSpec stage, Collection<TensorEntry> replaced, Collection<String> removed) throws IOException {
         ModelManifest parent = manifest(parentDigest);
         Map<String, TensorEntry> byName = new TreeMap<>();
         for (TensorEntry e : parent.getTensorsList()) byName.put(e.getName(), e);
@@ -126,7 +134,47 @@ public final class ModelStore {
         ModelManifest m = parent.toBuilder().clearTensors().addAllTensors(byName.values())
                 .setConfig(withFfnLength(parent.getConfig(), byName, output))
                 .setParent(parentDigest).setStage(stage).setSourceUri("").build();
-        return putManifest(m);
+        return putManifest(removed.isEmpty() ? m : withoutBlocks(m, parentDigest, output, removed));
+    }
+
+    /** {@code m} without the blocks {@code removed} names in full, later blocks renumbered down, n_layers lowered. */
+    private static ModelManifest withoutBlocks(ModelManifest m, String parentDigest, Set<String> output, Collection<String> removed) {
+        Map<Integer, List<String>> blocks = new TreeMap<>();
+        for (TensorEntry e : m.getTensorsList()) {
+            int b = TensorNames.blockOf(e.getName());
+            if (b >= 0) blocks.computeIfAbsent(b, k -> new ArrayList<>()).add(e.getName());
+        }
+        Set<String> gone = new HashSet<>(removed);
+        Set<Integer> dropped = new java.util.TreeSet<>();
+        for (String name : gone) {
+            int b = TensorNames.blockOf(name);
+            if (output.contains(name)) throw new IllegalArgumentException("stage output both replaces and removes tensor " + name);
+            if (b < 0) throw new IllegalArgumentException("stage removes tensor " + name + ", which is no block's: only whole blocks (blk.N.*) can be removed");
+            if (!blocks.getOrDefault(b, List.of()).contains(name)) throw new IllegalArgumentException("stage removes tensor " + name + " that model " + parentDigest + " does not have");
+            dropped.add(b);
+        }
+        for (int b : dropped) {
+            for (String name : blocks.get(b)) {
+                if (!gone.contains(name)) throw new IllegalArgumentException("stage removes part of block " + b + " but keeps " + name + ": only whole blocks can be removed");
+            }
+        }
+        int layers = m.getConfig().getNLayers();
+        if (dropped.size() >= layers || blocks.size() != layers) {
+            throw new IllegalArgumentException("stage removes blocks " + dropped + " of " + layers + (blocks.size() != layers ? " (model has " + blocks.size() + " blocks of tensors)" : ": no block would be left"));
+        }
+        Map<Integer, Integer> newIndex = new HashMap<>();
+        for (int b : blocks.keySet()) if (!dropped.contains(b)) newIndex.put(b, newIndex.size());
+        Map<String, TensorEntry> byName = new TreeMap<>();
+        for (TensorEntry e : m.getTensorsList()) {
+            int b = TensorNames.blockOf(e.getName());
+            if (b < 0) byName.put(e.getName(), e);
+            else if (!dropped.contains(b)) {
+                String name = "blk." + newIndex.get(b) + e.getName().substring(("blk." + b).length());
+                byName.put(name, e.toBuilder().setName(name).build());
+            }
+        }
+        return m.toBuilder().clearTensors().addAllTensors(byName.values())
+                .setConfig(m.getConfig().toBuilder().setNLayers(layers - dropped.size())).build();
     }
 
     /**
