@@ -86,8 +86,7 @@ public final class MlpChannelDecodeBench {
             MemorySegment.copy(small.data(), 0, dst, 0, dst.byteSize());
             out.put(down.name(), new Tensor(down.name(), down.type(), small.shape(), dst));
         }
-        LlamaConfig narrow = new LlamaConfig(dim, hid - removed, c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(), c.seqLen(),
-                c.ropeTheta(), c.normEps(), c.tiedEmbeddings(), c.arch(), c.ropeNeox(), c.ropeScaling(), c.attentionBias());
+        LlamaConfig narrow = c.withHiddenDim(hid - removed);
         return new LlamaModel(narrow, m.vocabulary(), m.withTensors(out).tensors());
     }
 }

@@ -86,8 +86,7 @@ public final class ShortGpt {
                 tensors.put(name, t.withName(name));
             }
         }
-        LlamaConfig smaller = new LlamaConfig(c.dim(), c.hiddenDim(), next, c.nHeads(), c.nKvHeads(), c.vocabSize(), c.seqLen(),
-                c.ropeTheta(), c.normEps(), c.tiedEmbeddings(), c.arch(), c.ropeNeox(), c.ropeScaling(), c.attentionBias());
+        LlamaConfig smaller = c.withLayers(next);
         return new LlamaModel(smaller, m.vocabulary(), tensors);
     }
 }

@@ -68,6 +68,10 @@ public final class GgufLlama {
         w.put(arch + ".attention.head_count", GgufValue.u32(c.nHeads()));
         w.put(arch + ".attention.head_count_kv", GgufValue.u32(c.nKvHeads()));
         w.put(arch + ".rope.dimension_count", GgufValue.u32(c.headSize()));
+        if (c.explicitHeadDim()) { // llama.cpp reads the head width from these when it is not embedding_length / head_count
+            w.put(arch + ".attention.key_length", GgufValue.u32(c.headSize()));
+            w.put(arch + ".attention.value_length", GgufValue.u32(c.headSize()));
+        }
         w.put(arch + ".attention.layer_norm_rms_epsilon", GgufValue.f32(c.normEps()));
         w.put(arch + ".rope.freq_base", GgufValue.f32(c.ropeTheta()));
         w.put(arch + ".vocab_size", GgufValue.u32(c.vocabSize()));
@@ -150,10 +154,10 @@ public final class GgufLlama {
         int ctx = (int) f.integer(p + "context_length", 1, 1 << 30);
         float theta = (float) f.real(p + "rope.freq_base", 10000.0);
         float eps = (float) f.real(p + "attention.layer_norm_rms_epsilon");
-        if (f.has(p + "rope.dimension_count") && heads > 0 && dim % heads == 0
-                && f.integer(p + "rope.dimension_count", 0, 1 << 20) != dim / heads) {
+        int headDim = headDim(f, p, dim, heads);
+        if (f.has(p + "rope.dimension_count") && headDim > 0 && f.integer(p + "rope.dimension_count", 0, 1 << 20) != headDim) {
             throw new ModelFormatException(src + ": GGUF " + p + "rope.dimension_count " + f.integer(p + "rope.dimension_count", 0, 1 << 20)
-                    + " differs from the head size " + dim / heads + " (partial RoPE is not supported)");
+                    + " differs from the head size " + headDim + " (partial RoPE is not supported)");
         }
         Tensor embd = f.tensors().get(TensorNames.TOKEN_EMBD);
         if (embd == null) throw new ModelFormatException(src + ": GGUF tensor " + TensorNames.TOKEN_EMBD + " is missing");
@@ -163,10 +167,10 @@ public final class GgufLlama {
         boolean qwen = QWEN2.equals(arch);
         LlamaConfig c;
         try {
-            RopeScaling scaling = GgufRopeScaling.read(f, p, heads > 0 && dim % heads == 0 ? dim / heads : 0, theta);
+            RopeScaling scaling = GgufRopeScaling.read(f, p, headDim, theta);
             // llama.cpp's llama arch takes optional q/k/v biases (HF attention_bias); qwen2 always has them
             boolean bias = qwen || f.tensors().containsKey("blk.0.attn_q.bias");
-            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab.size(), ctx, theta, eps, tied, arch, qwen, scaling, bias);
+            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab.size(), ctx, theta, eps, tied, arch, qwen, scaling, bias, headDim);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(src + ": GGUF " + arch + " hyper-parameters: " + e.getMessage());
         }
@@ -185,6 +189,18 @@ public final class GgufLlama {
         return new LlamaModel(c, vocab, tensors);
     }
 
+    /**
+     * The head width: attention.key_length when present (it must equal attention.value_length, as the runtime keeps one
+     * width), else embedding_length / head_count (0 when that does not divide, which the config then refuses).
+     */
+    private static int headDim(GgufFile f, String p, int dim, int heads) throws ModelFormatException {
+        if (!f.has(p + "attention.key_length")) return dim % heads == 0 ? dim / heads : 0;
+        int k = (int) f.integer(p + "attention.key_length", 1, 1 << 16);
+        int v = (int) f.integer(p + "attention.value_length", 1, 1 << 16, k);
+        if (k != v) throw new ModelFormatException(f.source() + ": GGUF " + p + "attention.key_length " + k + " differs from " + p + "attention.value_length " + v + " (not supported)");
+        return k;
+    }
+
     /** llama.cpp's rope_freqs values (convert_hf_to_gguf.py LlamaModel.generate_extra_tensors): the divisor of each pair's frequency. */
     static float[] ropeFactors(RopeScaling rs, int headSize, float theta) {
         float[] f = new float[headSize / 2];
@@ -195,19 +211,19 @@ public final class GgufLlama {
     /** Every tensor a Llama model of this config has, with its ggml shape, in llama2.c's order (q/k/v biases after v when present). */
     public static Map<String, long[]> expectedShapes(LlamaConfig c) {
         Map<String, long[]> m = new LinkedHashMap<>();
-        long dim = c.dim(), hid = c.hiddenDim(), kv = c.kvDim();
+        long dim = c.dim(), qd = c.qDim(), hid = c.hiddenDim(), kv = c.kvDim();
         m.put(TensorNames.TOKEN_EMBD, new long[]{dim, c.vocabSize()});
         for (int l = 0; l < c.nLayers(); l++) {
             m.put(TensorNames.attnNorm(l), new long[]{dim});
-            m.put(TensorNames.attnQ(l), new long[]{dim, dim});
+            m.put(TensorNames.attnQ(l), new long[]{dim, qd});
             m.put(TensorNames.attnK(l), new long[]{dim, kv});
             m.put(TensorNames.attnV(l), new long[]{dim, kv});
             if (c.attentionBias()) {
-                m.put("blk." + l + ".attn_q.bias", new long[]{dim});
+                m.put("blk." + l + ".attn_q.bias", new long[]{qd});
                 m.put("blk." + l + ".attn_k.bias", new long[]{kv});
                 m.put("blk." + l + ".attn_v.bias", new long[]{kv});
             }
-            m.put(TensorNames.attnOutput(l), new long[]{dim, dim});
+            m.put(TensorNames.attnOutput(l), new long[]{qd, dim});
             m.put(TensorNames.ffnNorm(l), new long[]{dim});
             m.put(TensorNames.ffnGate(l), new long[]{dim, hid});
             m.put(TensorNames.ffnDown(l), new long[]{hid, dim});

@@ -58,6 +58,7 @@ public final class Llama2cCheckpoint {
 
     /** Lays out the checkpoint's tensors; checks that the file holds them all. */
     public static Map<String, Entry> layout(LlamaConfig c, long fileSize, String source) throws ModelFormatException {
+        if (c.explicitHeadDim()) throw new ModelFormatException(source + ": llama2.c format cannot hold head_dim " + c.headDim() + " (it is always dim / n_heads = " + c.dim() + " / " + c.nHeads() + ")");
         Map<String, Entry> m = new LinkedHashMap<>();
         long[] off = {HEADER_BYTES};
         int L = c.nLayers(), dim = c.dim(), hid = c.hiddenDim(), kv = c.kvDim();

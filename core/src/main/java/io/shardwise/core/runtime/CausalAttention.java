@@ -34,9 +34,9 @@ final class CausalAttention {
         for (int i = 0; i < pieces; i++) readers[i] = cache.reader();
     }
 
-    /** {@code att} (T x dim) = attention of the queries {@code q} (T x dim, positions [position, position+T)) in a layer. */
+    /** {@code att} (T x qDim) = attention of the queries {@code q} (T x qDim, positions [position, position+T)) in a layer. */
     void run(int layer, float[] q, int position, int T, float[] att) {
-        int hs = c.headSize(), dim = c.dim(), group = c.nHeads() / c.nKvHeads();
+        int hs = c.headSize(), dim = c.qDim(), group = c.nHeads() / c.nKvHeads();
         long perHead = (long) T * (position + T) * hs * 2;
         int minHeads = (int) Math.max(1, Math.min(c.nHeads(), LlamaRuntime.MIN_WORK / Math.max(1, perHead)));
         par.run(c.nHeads(), minHeads, 1, (piece, h0, h1) -> {

@@ -327,18 +327,18 @@ public final class LlamaRuntime {
         private void layer(int l, int T) {
             LlamaConfig c = w.config;
             LlamaWeights.Layer L = w.layers[l];
-            int dim = c.dim(), kvDim = c.kvDim(), hid = c.hiddenDim();
+            int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hid = c.hiddenDim();
             rmsnorm(x, L.attnNorm(), xb, T);
-            linears.run(xb, 0, T, new Projection[]{L.wq(), L.wk(), L.wv()}, new float[][]{q, kk, vv}, new int[3], new int[]{dim, kvDim, kvDim});
+            linears.run(xb, 0, T, new Projection[]{L.wq(), L.wk(), L.wv()}, new float[][]{q, kk, vv}, new int[3], new int[]{qDim, kvDim, kvDim});
             addBias(q, L.bq(), T);
             addBias(kk, L.bk(), T);
             addBias(vv, L.bv(), T);
             float scale = (float) (1.0 / Math.sqrt(c.headSize())); // run.c divides scores by sqrt(head_size); folded into q once
             for (int t = 0; t < T; t++) {
                 int pos = position + t;
-                rope.rotate(k, q, t * dim, dim, pos);
+                rope.rotate(k, q, t * qDim, qDim, pos);
                 rope.rotate(k, kk, t * kvDim, kvDim, pos);
-                for (int i = t * dim; i < (t + 1) * dim; i++) q[i] *= scale;
+                for (int i = t * qDim; i < (t + 1) * qDim; i++) q[i] *= scale;
                 cache.store(l, pos, kk, t * kvDim, vv, t * kvDim);
             }
             attention.run(l, q, position, T, att);
@@ -366,12 +366,12 @@ public final class LlamaRuntime {
         private void ensureRows(int T) {
             if (T <= rowsAllocated) return;
             LlamaConfig c = w.config;
-            int dim = c.dim(), kvDim = c.kvDim(), hid = c.hiddenDim();
+            int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hid = c.hiddenDim();
             x = new float[T * dim];
             xb = new float[T * dim];
             xb2 = new float[T * dim];
-            q = new float[T * dim];
-            att = new float[T * dim];
+            q = new float[T * qDim];
+            att = new float[T * qDim];
             kk = new float[T * kvDim];
             vv = new float[T * kvDim];
             hb = new float[T * hid];

@@ -65,7 +65,7 @@ public final class LlamaWeights {
         this.packSparse = packSparse;
         this.config = model.config();
         LlamaConfig c = config;
-        int dim = c.dim(), kv = c.kvDim(), hid = c.hiddenDim();
+        int dim = c.dim(), qd = c.qDim(), kv = c.kvDim(), hid = c.hiddenDim();
         this.tokenEmbedding = model.tensor(TensorNames.TOKEN_EMBD);
         check(tokenEmbedding, dim, c.vocabSize());
         this.embeddingCodec = codec(tokenEmbedding);
@@ -73,11 +73,11 @@ public final class LlamaWeights {
         for (int l = 0; l < c.nLayers(); l++) {
             layers[l] = new Layer(
                     vector(model.tensor(TensorNames.attnNorm(l)), dim),
-                    projection(model, TensorNames.attnQ(l), dim, dim),
+                    projection(model, TensorNames.attnQ(l), dim, qd),
                     projection(model, TensorNames.attnK(l), dim, kv),
                     projection(model, TensorNames.attnV(l), dim, kv),
-                    projection(model, TensorNames.attnOutput(l), dim, dim),
-                    bias(model, TensorNames.attnQ(l), dim),
+                    projection(model, TensorNames.attnOutput(l), qd, dim),
+                    bias(model, TensorNames.attnQ(l), qd),
                     bias(model, TensorNames.attnK(l), kv),
                     bias(model, TensorNames.attnV(l), kv),
                     vector(model.tensor(TensorNames.ffnNorm(l)), dim),

@@ -96,14 +96,14 @@ public final class SyntheticModel {
     /** Every tensor of a Llama model of this config, in llama.cpp's order. */
     public Map<String, TensorSpec> tensors() {
         Map<String, TensorSpec> m = new LinkedHashMap<>();
-        long dim = config.dim(), hid = config.hiddenDim(), kv = config.kvDim(), vocab = config.vocabSize();
+        long dim = config.dim(), qd = config.qDim(), hid = config.hiddenDim(), kv = config.kvDim(), vocab = config.vocabSize();
         put(m, TensorNames.TOKEN_EMBD, false, dim, vocab);
         for (int l = 0; l < config.nLayers(); l++) {
             put(m, TensorNames.attnNorm(l), true, dim);
-            put(m, TensorNames.attnQ(l), false, dim, dim);
+            put(m, TensorNames.attnQ(l), false, dim, qd);
             put(m, TensorNames.attnK(l), false, dim, kv);
             put(m, TensorNames.attnV(l), false, dim, kv);
-            put(m, TensorNames.attnOutput(l), false, dim, dim);
+            put(m, TensorNames.attnOutput(l), false, qd, dim);
             put(m, TensorNames.ffnNorm(l), true, dim);
             put(m, TensorNames.ffnGate(l), false, dim, hid);
             put(m, TensorNames.ffnDown(l), false, hid, dim);

@@ -141,7 +141,7 @@ public final class DjlLlama implements AutoCloseable {
             k = repeatKv(rope(k, rope), b, t, nkv, rep, hs).transpose(0, 2, 1, 3);
             v = repeatKv(v, b, t, nkv, rep, hs).transpose(0, 2, 1, 3);
             NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale).add(mask).softmax(-1);
-            NDArray o = att.matMul(v).transpose(0, 2, 1, 3).reshape(b, t, c.dim());
+            NDArray o = att.matMul(v).transpose(0, 2, 1, 3).reshape(b, t, c.qDim());
             x = x.add(linear(o, TensorNames.attnOutput(l), m));
             NDArray hn = rmsNorm(x, params.get(TensorNames.ffnNorm(l)));
             NDArray gate = linear(hn, TensorNames.ffnGate(l), m);

@@ -27,6 +27,10 @@ public final class Llama2cCheckpointWriter {
     public static void write(LlamaModel model, Path bin) throws IOException {
         LlamaConfig c = model.config();
         boolean tied = !model.tensors().containsKey(TensorNames.OUTPUT);
+        if (c.explicitHeadDim()) {
+            throw new ModelFormatException(bin + ": llama2.c format cannot hold head_dim " + c.headDim() + " (its header has no such field; head size is always dim / n_heads = "
+                    + c.dim() + " / " + c.nHeads() + "); write GGUF or HF safetensors instead");
+        }
         if (c.ropeTheta() != 10000f || c.normEps() != 1e-5f) {
             throw new ModelFormatException(bin + ": llama2.c format holds only rope theta 10000 and norm eps 1e-5, model has "
                     + c.ropeTheta() + " and " + c.normEps());

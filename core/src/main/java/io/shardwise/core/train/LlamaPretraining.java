@@ -88,10 +88,10 @@ public final class LlamaPretraining {
         normal(t, TensorNames.TOKEN_EMBD, c.dim(), c.vocabSize(), std, r);
         for (int l = 0; l < c.nLayers(); l++) {
             ones(t, TensorNames.attnNorm(l), c.dim());
-            normal(t, TensorNames.attnQ(l), c.dim(), c.dim(), std, r);
+            normal(t, TensorNames.attnQ(l), c.dim(), c.qDim(), std, r);
             normal(t, TensorNames.attnK(l), c.dim(), c.kvDim(), std, r);
             normal(t, TensorNames.attnV(l), c.dim(), c.kvDim(), std, r);
-            normal(t, TensorNames.attnOutput(l), c.dim(), c.dim(), resid, r);
+            normal(t, TensorNames.attnOutput(l), c.qDim(), c.dim(), resid, r);
             ones(t, TensorNames.ffnNorm(l), c.dim());
             normal(t, TensorNames.ffnGate(l), c.dim(), c.hiddenDim(), std, r);
             normal(t, TensorNames.ffnDown(l), c.hiddenDim(), c.dim(), resid, r);

@@ -77,6 +77,22 @@ class LlamaRuntimeTest {
     }
 
     @Test
+    void headDimOtherThanDimOverHeadsMatchesTheReference() {
+        // narrower (as after attention-head pruning: 6 heads of 4 over dim 32) and wider (3 heads of 16) than dim
+        for (int[] heads : new int[][]{{6, 3, 4}, {3, 1, 16}}) {
+            for (boolean neox : new boolean[]{false, true}) {
+                LlamaConfig c = new LlamaConfig(32, 40, 2, heads[0], heads[1], 48, 24, 10000f, 1e-5f, false,
+                        neox ? "qwen2" : "llama", neox, RopeScaling.NONE, neox, heads[2]);
+                assertEquals(heads[0] * heads[2], c.qDim());
+                LlamaModel m = TinyModels.random(c, 21);
+                if (neox) m = TinyModels.withAttentionBiases(m, 22);
+                assertMatchesReference(m, VectorKernels.INSTANCE, 1e-4);
+                assertMatchesReference(m, ScalarKernels.INSTANCE, 1e-4);
+            }
+        }
+    }
+
+    @Test
     void untiedClassifierIsUsedWhenPresent() {
         LlamaModel untied = TinyModels.random(TinyModels.config(false), 5);
         LlamaModel tiedSameWeights = new LlamaModel(TinyModels.config(true), untied.vocabulary(),

@@ -35,7 +35,7 @@ final class ReferenceForward {
                 v[t] = biased(TensorNames.attnV(l), mul(TensorNames.attnV(l), xn));
             }
             for (int t = 0; t < T; t++) {
-                double[] att = new double[dim];
+                double[] att = new double[c.qDim()];
                 for (int h = 0; h < c.nHeads(); h++) {
                     int kvh = h / (c.nHeads() / c.nKvHeads());
                     double[] p = new double[t + 1];

@@ -29,10 +29,10 @@ final class TinyModels {
         put(t, TensorNames.TOKEN_EMBD, rnd, 1.0, dim, c.vocabSize());
         for (int l = 0; l < c.nLayers(); l++) {
             norm(t, TensorNames.attnNorm(l), rnd, dim);
-            put(t, TensorNames.attnQ(l), rnd, 0.3, dim, dim);
+            put(t, TensorNames.attnQ(l), rnd, 0.3, dim, c.qDim());
             put(t, TensorNames.attnK(l), rnd, 0.3, dim, kv);
             put(t, TensorNames.attnV(l), rnd, 0.3, dim, kv);
-            put(t, TensorNames.attnOutput(l), rnd, 0.3, dim, dim);
+            put(t, TensorNames.attnOutput(l), rnd, 0.3, c.qDim(), dim);
             norm(t, TensorNames.ffnNorm(l), rnd, dim);
             put(t, TensorNames.ffnGate(l), rnd, 0.3, dim, hid);
             put(t, TensorNames.ffnDown(l), rnd, 0.3, hid, dim);
@@ -51,7 +51,7 @@ final class TinyModels {
         for (int l = 0; l < c.nLayers(); l++) {
             for (String w : new String[]{TensorNames.attnQ(l), TensorNames.attnK(l), TensorNames.attnV(l)}) {
                 String name = w.replace(".weight", ".bias");
-                int n = w.equals(TensorNames.attnQ(l)) ? c.dim() : c.kvDim();
+                int n = w.equals(TensorNames.attnQ(l)) ? c.qDim() : c.kvDim();
                 float[] v = new float[n];
                 for (int i = 0; i < n; i++) v[i] = (float) (rnd.nextDouble() * 2 - 1);
                 t.put(name, Tensor.ofFloats(name, new long[]{n}, v));

@@ -47,7 +47,18 @@ class DjlLlamaTest {
     /** Training and the project's runtime must agree: same logits on the same model. */
     @Test
     void logitsMatchTheProjectRuntime() {
-        LlamaConfig c = new LlamaConfig(32, 40, 2, 4, 1, 19, 12, 10000f, 1e-5f, true);
+        logitsMatchTheProjectRuntime(new LlamaConfig(32, 40, 2, 4, 1, 19, 12, 10000f, 1e-5f, true));
+    }
+
+    /** As after attention-head pruning: 6 heads of 4 (q width 24) over 3 kv heads, dim 32 (head_dim is not dim / n_heads). */
+    @Test
+    void logitsMatchTheProjectRuntimeWithHeadDimOtherThanDimOverHeads() {
+        LlamaConfig c = new LlamaConfig(32, 40, 2, 6, 3, 19, 12, 10000f, 1e-5f, true, LlamaConfig.LLAMA, false, null, false, 4);
+        assertEquals(24, c.qDim());
+        logitsMatchTheProjectRuntime(c);
+    }
+
+    private static void logitsMatchTheProjectRuntime(LlamaConfig c) {
         LlamaModel model = TinyModels.random(c, 9);
         int[] seq = {1, 5, 3, 9, 10, 0, 2, 7, 18, 17, 4, 4};
         try (NDManager base = NDManager.newBaseManager(); DjlLlama djl = DjlLlama.of(model, base, false);

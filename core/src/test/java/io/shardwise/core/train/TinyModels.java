@@ -23,10 +23,10 @@ final class TinyModels {
         put(t, TensorNames.TOKEN_EMBD, new long[]{c.dim(), c.vocabSize()}, r, 0.5, 0);
         for (int l = 0; l < c.nLayers(); l++) {
             put(t, TensorNames.attnNorm(l), new long[]{c.dim()}, r, 0.2, 1);
-            put(t, TensorNames.attnQ(l), new long[]{c.dim(), c.dim()}, r, 0.3, 0);
+            put(t, TensorNames.attnQ(l), new long[]{c.dim(), c.qDim()}, r, 0.3, 0);
             put(t, TensorNames.attnK(l), new long[]{c.dim(), c.kvDim()}, r, 0.3, 0);
             put(t, TensorNames.attnV(l), new long[]{c.dim(), c.kvDim()}, r, 0.3, 0);
-            put(t, TensorNames.attnOutput(l), new long[]{c.dim(), c.dim()}, r, 0.3, 0);
+            put(t, TensorNames.attnOutput(l), new long[]{c.qDim(), c.dim()}, r, 0.3, 0);
             put(t, TensorNames.ffnNorm(l), new long[]{c.dim()}, r, 0.2, 1);
             put(t, TensorNames.ffnGate(l), new long[]{c.dim(), c.hiddenDim()}, r, 0.3, 0);
             put(t, TensorNames.ffnDown(l), new long[]{c.hiddenDim(), c.dim()}, r, 0.3, 0);

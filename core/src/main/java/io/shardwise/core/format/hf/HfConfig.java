@@ -68,9 +68,7 @@ public final class HfConfig {
         double theta = f.real("rope_theta", 10000.0);
         double eps = f.real("rms_norm_eps", 1e-6);
         boolean tied = f.bool("tie_word_embeddings", false);
-        if (heads > 0 && dim % heads == 0 && root.hasNonNull("head_dim") && f.integer("head_dim", null) != dim / heads) {
-            throw new ModelFormatException(source + ": config.json head_dim " + root.get("head_dim") + " differs from hidden_size / num_attention_heads = " + dim / heads + " (not supported)");
-        }
+        int headDim = root.hasNonNull("head_dim") ? f.integer("head_dim", null) : 0; // absent: hidden_size / num_attention_heads
         String act = root.hasNonNull("hidden_act") ? root.get("hidden_act").asText() : "silu";
         if (!"silu".equals(act)) throw new ModelFormatException(source + ": config.json hidden_act '" + act + "' is not supported (silu only)");
         if (f.bool("mlp_bias", false)) throw new ModelFormatException(source + ": config.json mlp_bias true is not supported");
@@ -80,7 +78,7 @@ public final class HfConfig {
         LlamaConfig c;
         try {
             c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, ctx, (float) theta, (float) eps, tied,
-                    ggufArch, arch == Architecture.QWEN2, scaling, bias);
+                    ggufArch, arch == Architecture.QWEN2, scaling, bias, headDim);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(source + ": config.json: " + e.getMessage());
         }
