@@ -132,7 +132,7 @@ public final class ModelStore {
             if (partner != null && !byName.containsKey(partner)) throw new IllegalArgumentException("stage output names low-rank factor " + name + " without its partner " + partner);
         }
         ModelManifest m = parent.toBuilder().clearTensors().addAllTensors(byName.values())
-                .setConfig(withFfnLength(parent.getConfig(), byName, output))
+                .setConfig(withHeadCounts(withFfnLength(parent.getConfig(), byName, output), byName, output))
                 .setParent(parentDigest).setStage(stage).setSourceUri("").build();
         return putManifest(removed.isEmpty() ? m : withoutBlocks(m, parentDigest, output, removed));
     }
@@ -192,6 +192,30 @@ public final class ModelStore {
         if (lengths.size() != 1) throw new IllegalArgumentException("stage output gives ffn_gate lengths " + lengths + " across layers, but the model config holds one hidden_dim");
         long h = lengths.iterator().next();
         return h == c.getHiddenDim() ? c : c.toBuilder().setHiddenDim(Math.toIntExact(h)).build();
+    }
+
+    /**
+     * A stage that outputs narrower attn_q/attn_k matrices (attention-head pruning) sets n_heads and n_kv_heads to their
+     * rows over head_dim, which stays (written out, as dim / n_heads no longer gives it); the same in every layer.
+     */
+    private static io.shardwise.proto.v1.ModelConfig withHeadCounts(io.shardwise.proto.v1.ModelConfig c, Map<String, TensorEntry> byName, Set<String> output) {
+        if (output.stream().noneMatch(n -> n.endsWith(".attn_q.weight") || n.endsWith(".attn_k.weight"))) return c;
+        int headDim = c.getHeadDim() != 0 ? c.getHeadDim() : c.getDim() / c.getNHeads();
+        Set<List<Long>> rows = new java.util.TreeSet<>(java.util.Comparator.comparing(List::toString));
+        for (int l = 0; l < c.getNLayers(); l++) {
+            TensorEntry q = byName.get(TensorNames.attnQ(l)), k = byName.get(TensorNames.attnK(l));
+            if (q == null || k == null || q.getShapeCount() != 2 || k.getShapeCount() != 2) return c; // factored: shapes say nothing of heads
+            rows.add(List.of(q.getShape(1), k.getShape(1)));
+        }
+        if (rows.size() != 1) throw new IllegalArgumentException("stage output gives attn_q/attn_k rows " + rows + " across layers, but the model config holds one n_heads and n_kv_heads");
+        List<Long> qk = rows.iterator().next();
+        if (qk.get(0) % headDim != 0 || qk.get(1) % headDim != 0) {
+            throw new IllegalArgumentException("stage output gives attn_q rows " + qk.get(0) + " and attn_k rows " + qk.get(1) + ", not whole heads of head_dim " + headDim);
+        }
+        int heads = Math.toIntExact(qk.get(0) / headDim), kvHeads = Math.toIntExact(qk.get(1) / headDim);
+        if (heads == c.getNHeads() && kvHeads == c.getNKvHeads()) return c;
+        if (kvHeads == 0 || heads % kvHeads != 0) throw new IllegalArgumentException("stage output leaves " + heads + " query heads over " + kvHeads + " kv heads (n_heads must be a multiple of n_kv_heads)");
+        return c.toBuilder().setNHeads(heads).setNKvHeads(kvHeads).setHeadDim(headDim).build();
     }
 
     /** The weight a low-rank factor name belongs to, or null when the name is not a factor's. */
