@@ -69,10 +69,13 @@ final class ShardRunner {
             for (String name : out.tensors().keySet()) {
                 if (!allowed.contains(name)) throw new IllegalStateException(technique.method() + " returned tensor " + name + " which is not in shard " + task.getShard().getShardId());
             }
+            for (String name : out.removed()) {
+                if (!allowed.contains(name)) throw new IllegalStateException(technique.method() + " removed tensor " + name + " which is not in shard " + task.getShard().getShardId());
+            }
             entries = out.tensors().isEmpty() ? List.of() : store.storeTensors(out.tensors().values());
         }
         ShardDone done = ShardDone.newBuilder().addAllTensors(entries).putAllStats(out.stats()).addAllNotes(out.notes())
-                .setMillis((System.nanoTime() - start) / 1_000_000).setActivations(out.activations()).setPlan(out.plan()).build();
+                .setMillis((System.nanoTime() - start) / 1_000_000).setActivations(out.activations()).setPlan(out.plan()).addAllRemoved(out.removed()).build();
         return ShardEvent.newBuilder().setJobId(task.getJobId()).setStageIndex(task.getStage().getIndex())
                 .setShardId(task.getShard().getShardId()).setInstance(instance).setDone(done).build();
     }

@@ -13,7 +13,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A test technique: scales every matrix of a shard by {@code scale}; enough to exercise the adapter. */
+/**
+ * A test technique: scales every matrix of a shard by {@code scale}; enough to exercise the adapter. With {@code drop}
+ * {@code shard} it removes the shard's tensors instead (as a layer-removal stage does), {@code stray} one outside it.
+ */
 @ApplicationScoped
 public class EchoTechnique implements ShardTechnique {
 
@@ -30,11 +33,21 @@ public class EchoTechnique implements ShardTechnique {
     @Override
     public Technique describe() {
         return Technique.newBuilder().setDescription("test: scales matrices")
-                .addParams(ParamSpec.newBuilder().setName("scale").setDefaultValue("1")).build();
+                .addParams(ParamSpec.newBuilder().setName("scale").setDefaultValue("1"))
+                .addParams(ParamSpec.newBuilder().setName("drop").setDefaultValue("none").addAllowed("none").addAllowed("shard").addAllowed("stray")).build();
     }
 
     @Override
     public ShardOutput apply(ShardInput input) {
+        switch (input.param("drop", "none")) {
+            case "shard" -> {
+                return ShardOutput.removing(input.tensors().keySet(), Map.of("removed", (double) input.tensors().size()), List.of("dropped"));
+            }
+            case "stray" -> {
+                return ShardOutput.removing(List.of("blk.999.ffn_up.weight"), Map.of(), List.of());
+            }
+            default -> { }
+        }
         float scale = Float.parseFloat(input.param("scale", "1"));
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (Tensor t : input.tensors().values()) {

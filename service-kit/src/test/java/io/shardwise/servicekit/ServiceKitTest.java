@@ -11,6 +11,7 @@ import io.shardwise.kafka.KafkaBrokerResource;
 import io.shardwise.proto.v1.Capabilities;
 import io.shardwise.proto.v1.JobControl;
 import io.shardwise.proto.v1.ShardDone;
+import io.shardwise.proto.v1.ShardEvent;
 import io.shardwise.proto.v1.ShardRef;
 import io.shardwise.proto.v1.StageKind;
 import io.shardwise.proto.v1.StageSpec;
@@ -54,6 +55,18 @@ class ServiceKitTest extends TechniqueServiceContract {
             float[] out = e.getValue().toFloats();
             for (int i = 0; i < in.length; i++) assertEquals(2 * in[i], out[i], 0f, e.getKey() + "[" + i + "]");
         }
+    }
+
+    @Test
+    void aShardThatRemovesItsTensorsSaysSoInItsShardDoneAndOneOutsideItsShardFails() throws Exception {
+        ShardRef block = TinyLlama.block(1);
+        ShardEvent e = runToOutcome(task(newJob("drop"), goodStage().toBuilder().putParams("drop", "shard").build(), block));
+        assertTrue(e.hasDone(), e.toString());
+        assertEquals(block.getTensorsList().stream().sorted().toList(), e.getDone().getRemovedList());
+        assertEquals(0, e.getDone().getTensorsCount(), "a removed tensor has no blob");
+        ShardEvent stray = runToOutcome(task(newJob("stray"), goodStage().toBuilder().putParams("drop", "stray").build(), block));
+        assertTrue(stray.hasFailed(), stray.toString());
+        assertTrue(stray.getFailed().getError().contains("removed tensor blk.999.ffn_up.weight which is not in shard block.1"), stray.getFailed().getError());
     }
 
     @Test
