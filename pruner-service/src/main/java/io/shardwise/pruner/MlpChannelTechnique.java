@@ -145,7 +145,7 @@ public class MlpChannelTechnique implements ShardTechnique {
     }
 
     /** Rows {@code kept} of a matrix, their bytes copied (a row is whole blocks in every type). */
-    private static Tensor selectRows(Tensor t, int[] kept, ShardInput input) {
+    static Tensor selectRows(Tensor t, int[] kept, ShardInput input) {
         long rowBytes = t.type().byteSize(new long[]{t.cols()});
         MemorySegment dst = input.arena().allocate(rowBytes * kept.length, 32);
         for (int i = 0; i < kept.length; i++) MemorySegment.copy(t.data(), kept[i] * rowBytes, dst, i * rowBytes, rowBytes);
