@@ -28,8 +28,8 @@ public final class BlobStageOutputs implements StageOutputs {
     }
 
     @Override
-    public String derive(String inputManifest, StageSpec stage, List<TensorEntry> replaced) throws IOException {
-        return store.derive(inputManifest, stage, replaced);
+    public String derive(String inputManifest, StageSpec stage, List<TensorEntry> replaced, List<String> removed) throws IOException {
+        return store.derive(inputManifest, stage, replaced, removed);
     }
 
     @Override

@@ -259,12 +259,14 @@ public final class JobCoordinator {
         JobRecord.StageRun run = job.stage(si);
         StageSpec spec = job.recipe.getStages(si);
         List<TensorEntry> replaced = new ArrayList<>();
+        List<String> removed = new ArrayList<>();
         Map<String, Double> stats = new TreeMap<>();
         List<String> notes = new ArrayList<>();
         // plan order, not arrival order: the same shards give the same manifest, stats and notes
         for (ShardRef shard : job.plan(si).getShardsList()) {
             ShardDone d = run.done.get(shard.getShardId());
             replaced.addAll(d.getTensorsList());
+            removed.addAll(d.getRemovedList());
             d.getStatsMap().forEach((k, v) -> stats.merge(k, v, Double::sum));
             notes.addAll(d.getNotesList());
         }
@@ -273,7 +275,7 @@ public final class JobCoordinator {
         if (zeros != null && elements != null && elements > 0) stats.put("sparsity", zeros / elements);
         String manifest;
         try {
-            manifest = outputs.derive(run.inputManifest, spec, replaced);
+            manifest = outputs.derive(run.inputManifest, spec, replaced, removed);
         } catch (Exception ex) {
             fail(job, "stage " + si + " (" + spec.getName() + "): cannot derive its output manifest: " + ex.getMessage(), out);
             return;

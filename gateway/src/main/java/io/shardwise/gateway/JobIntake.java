@@ -103,14 +103,21 @@ public final class JobIntake {
             matrices.sort(java.util.Comparator.comparing(RowFit.Matrix::name));
             List<ShardRef> sourcePlan = ShardPlanner.perBlock(sizes.keySet());
             List<StagePlan> stagePlans = new ArrayList<>();
+            Map<String, Long> stageSizes = sizes; // after a layer-removal stage: fewer blocks, renumbered
+            int blocks = model.config().nLayers();
             for (int i = 0; i < recipe.stages().size(); i++) {
                 RecipeStage stage = recipe.stages().get(i);
                 Map<String, ParamSpec> specs = specs(offers.get(i).technique());
                 String at = "recipe_yaml: stages[" + i + "]." + stage.key();
                 RowFit.check(at, stage.params(), specs, matrices);
                 RankFit.check(at, stage.params(), specs, blockMatrices);
+                int removed = LayerCount.check(at, stage.params(), specs, blocks);
                 if (specs.containsKey(CalibrationSpec.DATASET)) calibration.check(at, effective(stage.params(), specs), model);
-                stagePlans.add(planStage(i, stage, offers.get(i), sizes, sourcePlan));
+                stagePlans.add(planStage(i, stage, offers.get(i), stageSizes, stageSizes == sizes ? sourcePlan : ShardPlanner.perBlock(stageSizes.keySet())));
+                if (removed > 0) {
+                    stageSizes = LayerCount.afterRemoval(at, stageSizes, blocks, removed);
+                    blocks -= removed;
+                }
             }
             String source;
             try {
