@@ -288,4 +288,19 @@ class LocalStackChainIT {
         }
         return null;
     }
+
+    @Test
+    @Order(5)
+    void pruneThenQuantizeChainsRunThroughTopicsAndEveryStageIsScored() throws Exception {
+        SharedData.require("text/tinystories/train_head.txt");
+        ChainRun r = run(InProcessPruneQuantizeChainTest.RECIPE);
+        System.out.printf(Locale.ROOT, "E2E sparsegpt 50%% -> gptq 4-bit through Kafka: %.1f s%n", r.elapsed().toMillis() / 1e3);
+        System.out.print(r.table().render());
+        assertTrue(r.succeeded(), "job failed: " + r.finished().getError());
+        double source = ppl(r, -1), pruned = ppl(r, 0), quantized = ppl(r, 1);
+        assertTrue(pruned > source && quantized > pruned * 0.98, "ppl source " + source + ", pruned " + pruned + ", quantized " + quantized);
+        String prunedDigest = r.stageCompleted(0).orElseThrow().getOutputManifest();
+        String quantizedDigest = r.stageCompleted(1).orElseThrow().getOutputManifest();
+        assertEquals(0.5, InProcessPruneQuantizeChainTest.maskedShareKept(store, prunedDigest, quantizedDigest), 0.01);
+    }
 }
