@@ -111,6 +111,7 @@ public final class JobIntake {
                 String at = "recipe_yaml: stages[" + i + "]." + stage.key();
                 RowFit.check(at, stage.params(), specs, matrices);
                 RankFit.check(at, stage.params(), specs, blockMatrices);
+                StructuredRatio.check(at, stage, specs, model.config());
                 int removed = LayerCount.check(at, stage.params(), specs, blocks);
                 if (specs.containsKey(CalibrationSpec.DATASET)) calibration.check(at, effective(stage.params(), specs), model);
                 stagePlans.add(planStage(i, stage, offers.get(i), stageSizes, stageSizes == sizes ? sourcePlan : ShardPlanner.perBlock(stageSizes.keySet())));
