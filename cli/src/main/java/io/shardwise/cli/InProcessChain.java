@@ -107,6 +107,7 @@ final class InProcessChain {
         List<String> names = in.getTensorsList().stream().map(TensorEntry::getName).toList();
         List<ShardRef> plan = t.wholeModel() ? List.of(shard("model", 0, names)) : perBlock(names);
         List<TensorEntry> replaced = new ArrayList<>();
+        List<String> removed = new ArrayList<>();
         Map<String, Double> stats = new TreeMap<>();
         String label = "stage " + stage.getIndex() + " " + stage.getName() + "/" + stage.getMethod();
         Map<String, String> params = effectiveParams(t.describe(), stage.getParamsMap());
@@ -130,10 +131,11 @@ final class InProcessChain {
                 activations = so.activations();
             }
             replaced.addAll(d.stored());
+            removed.addAll(so.removed());
             so.stats().forEach((k, v) -> stats.merge(k, v, Double::sum));
             so.notes().forEach(n -> log.accept(label + ": note: " + n));
         }
-        String out = store.derive(input, stage, replaced);
+        String out = store.derive(input, stage, replaced, removed);
         log.accept(label + ": done -> " + JobFormat.shortDigest(out) + (sequential ? "  (sequential)" : "") + (stats.isEmpty() ? "" : "  " + JobFormat.stats(stats)));
         return out;
     }
@@ -153,6 +155,9 @@ final class InProcessChain {
             ShardInput si = new ShardInput(jobId, stage, shard, tensors, in, input, src, source, store, ShardInput.Progress.NONE, arena,
                     activations, planDigest);
             so = t.apply(si);
+            for (String name : so.removed()) { // as the service runner: a shard removes only its own tensors
+                if (!shard.getTensorsList().contains(name)) throw new IllegalStateException(label + ": shard " + shard.getShardId() + " removed tensor " + name + ", not one of its own");
+            }
             stored = so.tensors().isEmpty() ? List.of() : store.storeTensors(so.tensors().values());
         }
         log.accept(String.format(Locale.ROOT, "%s: shard %-8s done %d ms", label, shard.getShardId(), (System.nanoTime() - s0) / 1_000_000));
