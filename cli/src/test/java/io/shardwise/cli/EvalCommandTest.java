@@ -46,8 +46,14 @@ class EvalCommandTest {
         checkReference("text/tinystories/eval_sample.txt", 15_536, 1.75994);
     }
 
+    /** 100k tokens through the CLI (core's Stories260KTest scores the same file through the same Perplexity): opt-in. */
     @Test
     void trainHeadMatchesReference() throws Exception {
+        if (!Boolean.getBoolean("shardwise.quality.wikitext")) {
+            String reason = "skipped: train_head through the CLI runs with -Dshardwise.quality.wikitext=true (core Stories260KTest checks it in every build)";
+            System.out.println(reason);
+            org.junit.jupiter.api.Assumptions.abort(reason);
+        }
         checkReference("text/tinystories/train_head.txt", 100_707, 1.89870);
     }
 

@@ -36,8 +36,14 @@ class Stories260KTest {
         scored("text/tinystories/train_head.txt", 100_707, 1.89870);
     }
 
+    /** 815k tokens (about 4 minutes on 2 cores): run with -Dshardwise.quality.wikitext=true; the other two files hold CI to the same protocol. */
     @Test
     void wikitext2TestMatchesTheReference() throws IOException {
+        if (!Boolean.getBoolean("shardwise.quality.wikitext")) {
+            String reason = "skipped: the full WikiText-2 reference check (815,069 tokens) runs with -Dshardwise.quality.wikitext=true";
+            System.out.println(reason);
+            org.junit.jupiter.api.Assumptions.abort(reason);
+        }
         scored("text/wikitext-2/wikitext2_test.txt", 815_069, 4.85724);
     }
 
