@@ -44,7 +44,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * four services as separate JVMs, two quantizer instances), plus the failure behaviour of issue #3:
  * a failing task fails only its job, and a quantizer killed with -9 mid-stage changes nothing in the output; and the
  * calibrated stages of issue #5: GPTQ sequential (activation blobs handed from block to block) and independent, and an
- * rtn target_bpw stage with its plan shard, spread over both quantizer instances.
+ * rtn target_bpw stage with its plan shard, spread over both quantizer instances; and issue #6's chains:
+ * prune(sparsegpt 50%) -> gptq 4-bit (the mask survives), prune(attention heads 25%) -> kd -> Q8_0 (6/3 heads) and
+ * shortgpt (one block removed) -> Q8_0, each stage scored by the evaluator.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
@@ -291,16 +293,39 @@ class LocalStackChainIT {
 
     @Test
     @Order(5)
-    void pruneThenQuantizeChainsRunThroughTopicsAndEveryStageIsScored() throws Exception {
+    void structuredAndSparseChainsRunThroughTopicsAndEveryStageIsScored() throws Exception {
         SharedData.require("text/tinystories/train_head.txt");
-        ChainRun r = run(InProcessPruneQuantizeChainTest.RECIPE);
-        System.out.printf(Locale.ROOT, "E2E sparsegpt 50%% -> gptq 4-bit through Kafka: %.1f s%n", r.elapsed().toMillis() / 1e3);
-        System.out.print(r.table().render());
-        assertTrue(r.succeeded(), "job failed: " + r.finished().getError());
-        double source = ppl(r, -1), pruned = ppl(r, 0), quantized = ppl(r, 1);
+        String uri = SubmitCommand.modelUri(model.toString());
+        long t0 = System.nanoTime();
+        // submitted together: prune(sparsegpt) -> gptq, prune(heads) -> kd -> Q8_0, shortgpt -> Q8_0
+        List<Job> jobs = List.of(client.submit(uri, InProcessPruneQuantizeChainTest.RECIPE),
+                client.submit(uri, Files.readString(layout.root().resolve("recipes/heads-stories260k.yaml"))),
+                client.submit(uri, Files.readString(layout.root().resolve("recipes/shortgpt-stories260k.yaml"))));
+        List<ChainRun> runs = new ArrayList<>();
+        for (Job j : jobs) runs.add(ChainRun.follow(client, j.getJobId(), t0, e -> { }));
+        System.out.printf(Locale.ROOT, "E2E sparsegpt->gptq, heads->kd->Q8_0, shortgpt->Q8_0 through Kafka (submitted together): %.1f s%n",
+                (System.nanoTime() - t0) / 1e9);
+        for (ChainRun r : runs) {
+            System.out.print(r.table().render());
+            assertTrue(r.succeeded(), "job " + r.jobId() + " failed: " + r.finished().getError());
+        }
+
+        ChainRun sparse = runs.get(0);
+        double source = ppl(sparse, -1), pruned = ppl(sparse, 0), quantized = ppl(sparse, 1);
         assertTrue(pruned > source && quantized > pruned * 0.98, "ppl source " + source + ", pruned " + pruned + ", quantized " + quantized);
-        String prunedDigest = r.stageCompleted(0).orElseThrow().getOutputManifest();
-        String quantizedDigest = r.stageCompleted(1).orElseThrow().getOutputManifest();
-        assertEquals(0.5, InProcessPruneQuantizeChainTest.maskedShareKept(store, prunedDigest, quantizedDigest), 0.01);
+        assertEquals(0.5, InProcessPruneQuantizeChainTest.maskedShareKept(store,
+                sparse.stageCompleted(0).orElseThrow().getOutputManifest(), sparse.stageCompleted(1).orElseThrow().getOutputManifest()), 0.01);
+
+        ChainRun heads = runs.get(1);
+        var headsConfig = store.manifest(heads.stageCompleted(0).orElseThrow().getOutputManifest()).getConfig();
+        assertEquals(List.of(6, 3), List.of(headsConfig.getNHeads(), headsConfig.getNKvHeads()), "25% of 8/4 heads: one GQA group per layer");
+        double hPruned = ppl(heads, 0), hDistilled = ppl(heads, 1), hQuantized = ppl(heads, 2);
+        assertTrue(hPruned > ppl(heads, -1) && hDistilled < hPruned, "heads: pruned " + hPruned + ", distilled " + hDistilled);
+        assertTrue(Math.abs(hQuantized / hDistilled - 1) <= 0.01, "heads: Q8_0 " + hQuantized + " vs distilled " + hDistilled);
+        assertTrue(Files.size(Path.of(heads.finished().getOutputPath())) > 0);
+
+        ChainRun shortGpt = runs.get(2);
+        assertEquals(4, store.manifest(shortGpt.stageCompleted(0).orElseThrow().getOutputManifest()).getConfig().getNLayers(), "one of 5 blocks removed");
+        assertTrue(ppl(shortGpt, 0) > ppl(shortGpt, -1) && ppl(shortGpt, 1) > 0, "shortgpt scored at every stage");
     }
 }
