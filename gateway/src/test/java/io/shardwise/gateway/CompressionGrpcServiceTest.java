@@ -29,6 +29,7 @@ import io.shardwise.proto.v1.JobState;
 import io.shardwise.proto.v1.ListJobsRequest;
 import io.shardwise.proto.v1.ListTechniquesRequest;
 import io.shardwise.proto.v1.ParamSpec;
+import io.shardwise.proto.v1.ShardDone;
 import io.shardwise.proto.v1.StageKind;
 import io.shardwise.proto.v1.StageTask;
 import io.shardwise.proto.v1.SubmitJobRequest;
@@ -106,7 +107,8 @@ class CompressionGrpcServiceTest {
         ParamSpec steps = ParamSpec.newBuilder().setName("steps").setMin(1).setMax(100000).setDefaultValue("100").build();
         long gib = 1L << 30;
         publish(Capabilities.newBuilder().setService("pruner").setKind(StageKind.PRUNE).setMemoryBytes(gib)
-                .addTechniques(Technique.newBuilder().setMethod("magnitude").setKind(StageKind.PRUNE).addParams(sparsity).addParams(pattern)).build());
+                .addTechniques(Technique.newBuilder().setMethod("magnitude").setKind(StageKind.PRUNE).addParams(sparsity).addParams(pattern))
+                .addTechniques(JobIntakeLayerTest.shortGptLike()).build());
         publish(Capabilities.newBuilder().setService("quantizer").setKind(StageKind.QUANTIZE).setMemoryBytes(gib)
                 .addTechniques(Technique.newBuilder().setMethod("rtn").setKind(StageKind.QUANTIZE).addParams(type).addParams(ignore)).build());
         publish(Capabilities.newBuilder().setService("distiller").setKind(StageKind.DISTILL).setMemoryBytes(gib)
@@ -139,7 +141,7 @@ class CompressionGrpcServiceTest {
         assertRefused(invalid, "recipe_yaml: recipe: YAML syntax error at line 3", tiny, "stages:\n  - prune: { method: magnitude\n  - quantize: { method: rtn }\n");
         assertRefused(invalid, "stages[0]: unknown stage kind 'prun' (known: prune, distill, quantize)", tiny, "stages:\n  - prun: { method: magnitude }\n");
         assertRefused(invalid, "stages[1].quantize.method: missing", tiny, "stages:\n  - prune: { method: magnitude }\n  - quantize: { type: Q8_0 }\n");
-        assertRefused(invalid, "stages[0].prune.method: unknown method 'wanda' for prune (known: magnitude)", tiny, "stages:\n  - prune: { method: wanda }\n");
+        assertRefused(invalid, "stages[0].prune.method: unknown method 'wanda' for prune (known: magnitude, shortgpt)", tiny, "stages:\n  - prune: { method: wanda }\n");
         assertRefused(invalid, "stages[1].quantize.method: unknown method 'gptq' for quantize (known: rtn)", tiny,
                 "stages:\n  - prune: { method: magnitude }\n  - quantize: { method: gptq, bits: 4 }\n");
         assertRefused(invalid, "stages[0].quantize.bits: unknown parameter of rtn (known: type, ignore)", tiny, "stages:\n  - quantize: { method: rtn, type: Q8_0, bits: 4 }\n");
@@ -239,6 +241,41 @@ class CompressionGrpcServiceTest {
         assertTrue(api.listJobs(ListJobsRequest.newBuilder().setState(JobState.SUCCEEDED).build()).getJobsList().isEmpty());
         assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class,
                 () -> api.getJob(GetJobRequest.newBuilder().setJobId("job-none").build())).getStatus().getCode());
+    }
+
+    /** A layer-removal stage over Kafka: its plan task first, block.0's ShardDone removes the block, the Q8_0 stage reads the one block left. */
+    @Test
+    void aStageThatRemovesABlockLeavesTheNextStageTheRenumberedModel() throws Exception {
+        String recipe = "stages:\n  - prune: { method: shortgpt, layers: 1 }\n  - quantize: { method: rtn, type: Q8_0 }\nevaluate: { suites: [tinystories] }\n";
+        String id = api.submitJob(SubmitJobRequest.newBuilder().setModelUri("tiny.bin").setRecipeYaml(recipe).build()).getJobId();
+        ModelStore store = new ModelStore(new FileBlobStore(GatewayTestDirs.root.resolve("blobs")));
+        List<StageTask> first = tasks(Topics.PRUNE_TASKS, id);
+        assertEquals(List.of("plan"), first.stream().map(t -> t.getShard().getShardId()).toList());
+        String plan = store.blobs().put("remove block 0".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        TestKafka.publish(bootstrap, Topics.SHARD_EVENTS.topic, id, LayerRemovalStageTest.event(first.getFirst(), ShardDone.newBuilder().setPlan(plan).build()).toByteArray());
+        await(() -> tasks(Topics.PRUNE_TASKS, id).size() == 5, "the block tasks after the plan");
+        for (StageTask t : tasks(Topics.PRUNE_TASKS, id)) {
+            if (t.getShard().getShardId().equals("plan")) continue;
+            assertEquals(plan, t.getPlan());
+            ShardDone.Builder d = ShardDone.newBuilder();
+            if (t.getShard().getShardId().equals("block.0")) d.addAllRemoved(t.getShard().getTensorsList());
+            TestKafka.publish(bootstrap, Topics.SHARD_EVENTS.topic, id, LayerRemovalStageTest.event(t, d.build()).toByteArray());
+        }
+        await(() -> tasks(Topics.QUANTIZE_TASKS, id).size() == 3, "stage 1's tasks on the block left");
+        String removed = api.getJob(GetJobRequest.newBuilder().setJobId(id).build()).getStages(0).getOutputManifest();
+        var m = store.manifest(removed);
+        assertEquals(1, m.getConfig().getNLayers());
+        List<StageTask> quantize = tasks(Topics.QUANTIZE_TASKS, id);
+        assertEquals(List.of("embed", "block.0", "head"), quantize.stream().map(t -> t.getShard().getShardId()).toList());
+        for (StageTask t : quantize) {
+            assertEquals(removed, t.getInputManifest());
+            TestKafka.publish(bootstrap, Topics.SHARD_EVENTS.topic, id, ShardAnswers.answer(store, t).toByteArray()); // reads the task's tensors from the manifest
+        }
+        await(() -> api.getJob(GetJobRequest.newBuilder().setJobId(id).build()).getStages(1).getCompleted(), "the Q8_0 stage on the smaller model");
+        var last = store.manifest(api.getJob(GetJobRequest.newBuilder().setJobId(id).build()).getStages(1).getOutputManifest());
+        assertEquals(1, last.getConfig().getNLayers());
+        assertEquals(m.getTensorsCount(), last.getTensorsCount());
+        api.cancelJob(CancelJobRequest.newBuilder().setJobId(id).setReason("test over").build());
     }
 
     @Test
