@@ -37,7 +37,7 @@ import java.util.Set;
  */
 @Singleton
 public class AttentionHeadTechnique implements ShardTechnique {
-    static final String METHOD = "attention_heads", RATIO = "ratio";
+    static final String METHOD = "attention_heads", RATIO = "ratio", IMPORTANCE = "importance", ACTIVATION = "activation", FIRST_ORDER = "first_order";
     private static final Set<TensorType> FLOAT = Set.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16);
     private final TextDatasets texts;
 
@@ -62,6 +62,8 @@ public class AttentionHeadTechnique implements ShardTechnique {
                 .setDescription("Structured attention-head pruning (LLM-Pruner head groups, Ma et al. 2023) in whole GQA groups (a kv head with its query heads) scored by ||O_h|| * ||W_o[:, h]||: removes the same number of groups in every layer; the model gets smaller");
         t.addParams(ParamSpec.newBuilder().setName(RATIO).setDefaultValue("0.25").setMin(0).setMax(PruneSettings.MAX_SPARSITY)
                 .setDescription("share of each layer's attention heads removed, in [0, 1), rounded to whole kv head groups; one that rounds to every group is refused").build());
+        t.addParams(ParamSpec.newBuilder().setName(IMPORTANCE).setDefaultValue(ACTIVATION).addAllowed(ACTIVATION).addAllowed(FIRST_ORDER).setNeedsPlan(true)
+                .setDescription("group score: activation (||O_h|| * ||W_o[:, h]||, per block) or first_order (LLM-Pruner's |dL/dW * W| summed over the group; a plan shard backpropagates the whole input model over the calibration windows in fp32)").build());
         CalibrationSpec.paramSpecs(CalibrationMode.INDEPENDENT).forEach(t::addParams);
         return t.build();
     }
@@ -86,6 +88,15 @@ public class AttentionHeadTechnique implements ShardTechnique {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(METHOD + ": params." + e.getMessage(), e);
         }
+        String importance = params.getOrDefault(IMPORTANCE, ACTIVATION).trim();
+        if (!importance.equals(ACTIVATION) && !importance.equals(FIRST_ORDER)) {
+            throw new IllegalArgumentException(METHOD + ": params.importance '" + importance + "' is not one of " + ACTIVATION + ", " + FIRST_ORDER);
+        }
+        boolean firstOrder = importance.equals(FIRST_ORDER);
+        if (firstOrder && spec.mode() == CalibrationMode.SEQUENTIAL) {
+            throw new IllegalArgumentException(METHOD + ": params.calib_mode sequential does not apply to params.importance first_order (gradients of the whole input model)");
+        }
+        if (shard.equals(CalibratedPruning.PLAN_SHARD)) return plan(input, spec, firstOrder);
         int layer = -1;
         for (String n : input.tensors().keySet()) layer = Math.max(layer, TensorNames.blockOf(n));
         if (layer < 0) return new ShardOutput(Map.of(), Map.of("heads_removed", 0.0), List.of(shard + ": no attention to prune"));
@@ -104,17 +115,27 @@ public class AttentionHeadTechnique implements ShardTechnique {
             throw new IllegalArgumentException(METHOD + ": " + e.getMessage() + " (layer " + layer + ")", e);
         }
         Tensor o = input.tensors().get(oN);
-        double[] sumSquares = new double[heads];
-        BlockCalibration cal = BlockCalibration.open(input, spec, texts.resolve(spec.dataset()));
-        cal.observe((Linear[] ws, float[] x, int off, int T, int n) -> {
-            if (ws.length != 1 || !ws[0].name().equals(oN)) return;
-            for (int t = 0; t < T; t++) {
-                int base = off + t * n;
-                for (int j = 0; j < n; j++) sumSquares[j / hd] += (double) x[base + j] * x[base + j];
-            }
-        });
         float[] wo = o.toFloats();
-        int[] keptGroups = MlpChannelPruning.keep(AttentionHeadPruning.groupScores(sumSquares, wo, dim, heads, kvHeads, hd), removed);
+        double[] scores;
+        BlockCalibration cal = null;
+        if (firstOrder) {
+            if (input.plan().isEmpty()) throw new IllegalArgumentException(METHOD + ": params.importance first_order needs the stage's plan shard, and shard " + shard + " has no plan");
+            double[][] plan = HeadImportancePlan.load(input.store().blobs(), input.plan()).scores();
+            if (layer >= plan.length || plan[layer].length != kvHeads) throw new IllegalArgumentException("plan blob " + input.plan() + " has no " + kvHeads + " group scores for layer " + layer);
+            scores = plan[layer];
+        } else {
+            double[] sumSquares = new double[heads];
+            cal = BlockCalibration.open(input, spec, texts.resolve(spec.dataset()));
+            cal.observe((Linear[] ws, float[] x, int off, int T, int n) -> {
+                if (ws.length != 1 || !ws[0].name().equals(oN)) return;
+                for (int t = 0; t < T; t++) {
+                    int base = off + t * n;
+                    for (int j = 0; j < n; j++) sumSquares[j / hd] += (double) x[base + j] * x[base + j];
+                }
+            });
+            scores = AttentionHeadPruning.groupScores(sumSquares, wo, dim, heads, kvHeads, hd);
+        }
+        int[] keptGroups = MlpChannelPruning.keep(scores, removed);
         int[] qRows = AttentionHeadPruning.rows(keptGroups, group * hd), kvRows = AttentionHeadPruning.rows(keptGroups, hd);
         Map<String, Tensor> out = new LinkedHashMap<>();
         List<String> notes = new ArrayList<>();
@@ -131,18 +152,27 @@ public class AttentionHeadTechnique implements ShardTechnique {
         TensorType oType = FLOAT.contains(o.type()) ? o.type() : GgmlType.F32;
         if (oType != o.type()) notes.add(oN + ": " + o.type().typeName() + " with " + qRows.length + "-wide rows stored as F32");
         out.put(oN, TensorCodecs.quantize(oN, new long[]{qRows.length, dim}, MlpChannelPruning.selectColumns(wo, dim, c.qDim(), qRows), oType));
-        notes.add(String.format(Locale.ROOT, "layer %d: kv head groups %s removed (%d of %d heads, %d of %d kv heads)", layer,
-                Arrays.toString(AttentionHeadPruning.removed(kvHeads, keptGroups)), removed * group, heads, removed, kvHeads));
+        notes.add(String.format(Locale.ROOT, "layer %d: kv head groups %s removed (%d of %d heads, %d of %d kv heads; %s scores %s)", layer,
+                Arrays.toString(AttentionHeadPruning.removed(kvHeads, keptGroups)), removed * group, heads, removed, kvHeads, importance, FirstOrderHeadImportance.format(scores)));
         Map<String, Double> stats = new LinkedHashMap<>();
         stats.put("heads_removed", (double) removed * group);
         stats.put("kv_heads_removed", (double) removed);
         stats.put("params_removed", (double) removed * hd * dim * (2L * group + 2));
         String next = "";
-        if (spec.mode() == CalibrationMode.SEQUENTIAL) {
+        if (cal != null && spec.mode() == CalibrationMode.SEQUENTIAL) {
             // the input model's block runs at the old shape: zero columns of attn_output compute what the smaller block does
             float[] zeroed = MlpChannelPruning.zeroOtherColumns(wo, dim, c.qDim(), qRows);
             next = cal.storeOutputs(Map.of(oN, Tensor.ofFloats(oN, o.shape(), zeroed)));
         }
         return new ShardOutput(out, stats, notes, next, "");
+    }
+
+    /** The plan shard: first-order group scores of every layer stored for the block shards (activation scores need none). */
+    private ShardOutput plan(ShardInput input, CalibrationSpec spec, boolean firstOrder) throws Exception {
+        if (!firstOrder) return new ShardOutput(Map.of(), Map.of(), List.of("plan: activation importance is scored per block; no plan"), "", "");
+        HeadImportancePlan plan = HeadImportancePlan.measure(input, spec, texts.resolve(spec.dataset()));
+        List<String> notes = new ArrayList<>();
+        for (int l = 0; l < plan.scores().length; l++) notes.add("layer " + l + ": first-order group scores " + FirstOrderHeadImportance.format(plan.scores()[l]));
+        return new ShardOutput(Map.of(), Map.of(), notes, "", plan.store(input.store().blobs()));
     }
 }

@@ -75,12 +75,7 @@ class AttentionHeadPruningTest {
         assertEquals(0, MlpChannelPruningTest.maxLogitDifference(pruned, zeroTwin(dense, kept)), 1e-4,
                 "the smaller model computes the dense one with the removed heads' attn_output columns zero");
 
-        Random rnd = new Random(11);
-        int[][] randomKept = new int[L][];
-        for (int l = 0; l < L; l++) {
-            int drop = rnd.nextInt(4);
-            randomKept[l] = java.util.stream.IntStream.range(0, 4).filter(g -> g != drop).toArray();
-        }
+        int[][] randomKept = randomKept(L);
         LlamaModel random = AttentionHeadPruning.withGroups(dense, randomKept);
         assertEquals(pruned.parameterCount(), random.parameterCount());
         PruneEval.Score sd = PruneEval.score(dense, dense), sp = PruneEval.score(dense, pruned), sr = PruneEval.score(dense, random);
@@ -103,6 +98,51 @@ class AttentionHeadPruningTest {
             assertEquals(pruned.config(), back.config());
             assertEquals(0, MlpChannelPruningTest.maxLogitDifference(pruned, back), 0, "the GGUF read back gives the same logits");
         }
+    }
+
+    /** LLM-Pruner's first-order |dL/dW * W| group scores from the plan shard (whole-model gradients in DJL) instead of activation norms. */
+    @Test
+    void firstOrderImportanceOnStories260K(@TempDir Path tmp) throws Exception {
+        PruneEval.Stored in = PruneEval.Stored.stories260K(tmp.resolve("store"));
+        LlamaModel dense = in.model();
+        Map<String, String> params = Map.of("ratio", "0.25", "importance", "first_order", "calib_samples", "32", "calib_seq_len", "256");
+        List<String> notes = new ArrayList<>();
+        LlamaModel pruned = derived(in, PruneEval.run(in, new AttentionHeadTechnique(PruneEval.texts(tmp)), params, notes), params);
+        notes.stream().filter(n -> n.contains("first-order group scores") || n.contains("kv head groups")).forEach(System.out::println);
+        assertTrue(notes.stream().anyMatch(n -> n.startsWith("layer 0: first-order group scores")), "the plan shard ran: " + notes);
+        assertEquals(6, pruned.config().nHeads());
+        assertEquals(3, pruned.config().nKvHeads());
+        LlamaModel random = AttentionHeadPruning.withGroups(dense, randomKept(dense.config().nLayers()));
+        PruneEval.Score sp = PruneEval.score(dense, pruned), sr = PruneEval.score(dense, random);
+        row("attention-heads 25% first_order", pruned, sp);
+        // measured: ppl 7.365 vs random groups 7.212 and activation scores 6.901: first order ranks whole heads poorly here, so not asserted
+        for (String n : notes) {
+            if (!n.contains("kv head groups [")) continue;
+            double[] sc = java.util.Arrays.stream(n.replaceAll(".*first_order scores \\[(.*)\\]\\)$", "$1").split(", ")).mapToDouble(Double::parseDouble).toArray();
+            int low = 0;
+            for (int g = 1; g < sc.length; g++) if (sc[g] < sc[low]) low = g;
+            assertTrue(n.contains("kv head groups [" + low + "] removed"), "the lowest first-order score goes: " + n);
+        }
+        row("attention-heads 25% random groups (control)", random, sr);
+
+        Map<String, String> seq = new LinkedHashMap<>(params);
+        seq.put("calib_mode", "sequential");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PruneEval.run(in, new AttentionHeadTechnique(PruneEval.texts(tmp)), seq, new ArrayList<>()));
+        assertTrue(e.getMessage().contains("params.calib_mode") && e.getMessage().contains("first_order"), e.getMessage());
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> PruneEval.run(in, new AttentionHeadTechnique(PruneEval.texts(tmp)), Map.of("importance", "taylor2"), new ArrayList<>()));
+        assertTrue(bad.getMessage().contains("params.importance 'taylor2'"), bad.getMessage());
+    }
+
+    /** The control: one of the 4 kv groups per layer dropped at random (seeded). */
+    static int[][] randomKept(int layers) {
+        Random rnd = new Random(11);
+        int[][] kept = new int[layers][];
+        for (int l = 0; l < layers; l++) {
+            int drop = rnd.nextInt(4);
+            kept[l] = java.util.stream.IntStream.range(0, 4).filter(g -> g != drop).toArray();
+        }
+        return kept;
     }
 
     static StageSpec stage(Map<String, String> params) {
