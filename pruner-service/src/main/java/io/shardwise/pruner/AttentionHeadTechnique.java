@@ -169,7 +169,10 @@ public class AttentionHeadTechnique implements ShardTechnique {
 
     /** The plan shard: first-order group scores of every layer stored for the block shards (activation scores need none). */
     private ShardOutput plan(ShardInput input, CalibrationSpec spec, boolean firstOrder) throws Exception {
-        if (!firstOrder) return new ShardOutput(Map.of(), Map.of(), List.of("plan: activation importance is scored per block; no plan"), "", "");
+        if (!firstOrder) { // the runners want a plan from a plan shard: an empty one (activation scores are per block)
+            return new ShardOutput(Map.of(), Map.of(), List.of("plan: activation importance is scored per block; the plan is empty"), "",
+                    new HeadImportancePlan(new double[0][]).store(input.store().blobs()));
+        }
         HeadImportancePlan plan = HeadImportancePlan.measure(input, spec, texts.resolve(spec.dataset()));
         List<String> notes = new ArrayList<>();
         for (int l = 0; l < plan.scores().length; l++) notes.add("layer " + l + ": first-order group scores " + FirstOrderHeadImportance.format(plan.scores()[l]));

@@ -129,6 +129,10 @@ class AttentionHeadPruningTest {
         seq.put("calib_mode", "sequential");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PruneEval.run(in, new AttentionHeadTechnique(PruneEval.texts(tmp)), seq, new ArrayList<>()));
         assertTrue(e.getMessage().contains("params.calib_mode") && e.getMessage().contains("first_order"), e.getMessage());
+        // importance given as activation also runs the (empty) plan shard; the block shards score as without it
+        LlamaModel act = derived(in, PruneEval.run(in, new AttentionHeadTechnique(PruneEval.texts(tmp)),
+                Map.of("ratio", "0.25", "importance", "activation", "calib_samples", "32", "calib_seq_len", "256"), new ArrayList<>()), params);
+        assertEquals(6.901, PruneEval.score(dense, act).pplEval(), 0.001);
         IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
                 () -> PruneEval.run(in, new AttentionHeadTechnique(PruneEval.texts(tmp)), Map.of("importance", "taylor2"), new ArrayList<>()));
         assertTrue(bad.getMessage().contains("params.importance 'taylor2'"), bad.getMessage());
