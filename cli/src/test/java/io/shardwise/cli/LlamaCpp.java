@@ -23,7 +23,7 @@ import java.util.stream.Stream;
  */
 final class LlamaCpp {
     static final String VERSION = "3.22.1";
-    private static final long INSTALL_TIMEOUT_S = 300, RUN_TIMEOUT_S = 300;
+    private static final long INSTALL_TIMEOUT_S = 180, RUN_TIMEOUT_S = 300;
     private static final String NODE = System.getProperty("shardwise.node", "node"), NPM = System.getProperty("shardwise.npm", "npm");
 
     /** One model's result: tokens scored, mean NLL (nats/token), ppl, top-1 accuracy and each token's NLL. */
@@ -93,11 +93,13 @@ final class LlamaCpp {
      */
     private static void install(Path dir) {
         long t0 = System.nanoTime();
-        Run npm = run(dir, INSTALL_TIMEOUT_S, NPM, "install", "--omit=optional", "--no-save", "--ignore-scripts", "--no-audit", "--no-fund");
+        Run npm = run(dir, INSTALL_TIMEOUT_S, NPM, "install", "--omit=optional", "--no-save", "--ignore-scripts", "--no-audit", "--no-fund",
+                "--fetch-retries=1", "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=4000"); // no registry: skipped in ~10 s, not 90+
         if (npm.exit() != 0 || !installed(dir)) {
+            List<String> errors = npm.output().lines().filter(l -> l.startsWith("npm error") && l.length() > 10).limit(3).toList();
             String out = npm.output().strip();
             skip("npm install of node-llama-cpp " + VERSION + " in " + dir + " failed (exit " + npm.exit() + "): "
-                    + out.substring(Math.max(0, out.length() - 600)));
+                    + (errors.isEmpty() ? out.substring(Math.max(0, out.length() - 600)) : String.join(" / ", errors)));
         }
         System.out.printf(Locale.ROOT, "llama.cpp interop: npm install of node-llama-cpp %s took %.1f s, node_modules %.1f MB%n",
                 VERSION, (System.nanoTime() - t0) / 1e9, size(dir.resolve("node_modules")) / 1e6);
