@@ -6,6 +6,7 @@ import io.shardwise.core.calib.CalibrationSpec;
 import io.shardwise.core.format.ModelFiles;
 import io.shardwise.core.format.ModelFormatException;
 import io.shardwise.core.manifest.ModelStore;
+import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
 import io.shardwise.core.recipe.Recipe;
 import io.shardwise.core.recipe.RecipeException;
@@ -105,13 +106,19 @@ public final class JobIntake {
             List<StagePlan> stagePlans = new ArrayList<>();
             Map<String, Long> stageSizes = sizes; // after a layer-removal stage: fewer blocks, renumbered
             int blocks = model.config().nLayers();
+            LlamaConfig shapes = model.config(); // after structured pruning stages: fewer heads or MLP channels
             for (int i = 0; i < recipe.stages().size(); i++) {
                 RecipeStage stage = recipe.stages().get(i);
                 Map<String, ParamSpec> specs = specs(offers.get(i).technique());
                 String at = "recipe_yaml: stages[" + i + "]." + stage.key();
                 RowFit.check(at, stage.params(), specs, matrices);
                 RankFit.check(at, stage.params(), specs, blockMatrices);
-                StructuredRatio.check(at, stage, specs, model.config());
+                LlamaConfig after = StructuredRatio.check(at, stage, specs, shapes);
+                if (!after.equals(shapes)) { // later stages see the narrower matrices the stage leaves
+                    matrices = StructuredRatio.rowLengths(matrices, after);
+                    blockMatrices = StructuredRatio.blockShapes(blockMatrices, after);
+                    shapes = after;
+                }
                 int removed = LayerCount.check(at, stage.params(), specs, blocks);
                 if (specs.containsKey(CalibrationSpec.DATASET)) calibration.check(at, effective(stage.params(), specs), model);
                 stagePlans.add(planStage(i, stage, offers.get(i), stageSizes, stageSizes == sizes ? sourcePlan : ShardPlanner.perBlock(stageSizes.keySet())));

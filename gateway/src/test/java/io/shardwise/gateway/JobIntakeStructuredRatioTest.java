@@ -46,12 +46,20 @@ class JobIntakeStructuredRatioTest {
                         .addParams(ParamSpec.newBuilder().setName("pattern").setDefaultValue("unstructured")
                                 .addAllAllowed(List.of("unstructured", "1:2", "1:4", "2:4", "3:4", "4:8"))))
                 .build());
+        caps.put(Capabilities.newBuilder().setService("quantizer").setKind(StageKind.QUANTIZE)
+                .addTechniques(Technique.newBuilder().setMethod("grouped").setKind(StageKind.QUANTIZE)
+                        .addParams(ParamSpec.newBuilder().setName("group_size").setDefaultValue("8").setDividesRowsUnless("fallback"))
+                        .addParams(ParamSpec.newBuilder().setName("fallback")))
+                .build());
     }
 
     SubmitPlan prepare(String stage) throws Exception {
+        return prepareYaml("stages:\n  - prune: " + stage + "\n");
+    }
+
+    SubmitPlan prepareYaml(String yaml) throws Exception {
         JobIntake intake = new JobIntake(caps, new ModelRoots(List.of(models)), new ModelStore(new FileBlobStore(tmp.resolve("blobs"))),
                 tmp.resolve("out"), 0, Optional.empty(), tmp.resolve("no-demo-cache"));
-        String yaml = "stages:\n  - prune: " + stage + "\n";
         return intake.prepare("job-s", SubmitJobRequest.newBuilder().setModelUri("tiny.bin").setRecipeYaml(yaml).build());
     }
 
@@ -74,6 +82,19 @@ class JobIntakeStructuredRatioTest {
         assertRefused("{ method: mlp_channels, ratio: 0.25, multiple_of: 32 }",
                 "recipe_yaml: stages[0].prune.ratio: 0.25 with multiple_of 32 would remove every MLP channel of a layer (the model's feed_forward_length is 16)");
         assertEquals(1, prepare("{ method: mlp_channels, ratio: 0.5 }").stagePlans().size());
+    }
+
+    /** Half the heads go (2 heads of 4 -> 1): attn_output's rows are 4 wide after it, so a later group size 8 no longer fits; the same for MLP channels. */
+    @Test
+    void stagesAfterStructuredPruningAreCheckedOnTheNarrowerRows() throws Exception {
+        String quantize = "  - quantize: { method: grouped, group_size: 8 }\n";
+        assertEquals(1, prepareYaml("stages:\n" + quantize).stagePlans().size()); // every source row is 8 or 16 wide
+        JobRejected e = assertThrows(JobRejected.class, () -> prepareYaml("stages:\n  - prune: { method: attention_heads, ratio: 0.5 }\n" + quantize));
+        assertEquals("recipe_yaml: stages[1].quantize.group_size: 8 does not divide the rows of blk.0.attn_output.weight (4 wide); set fallback or pick a group size that divides every row", e.getMessage());
+        // a quarter of the 16 MLP channels: ffn_down's rows are 12 wide after it
+        JobRejected f = assertThrows(JobRejected.class, () -> prepareYaml("stages:\n  - prune: { method: mlp_channels, ratio: 0.25 }\n" + quantize));
+        assertEquals("recipe_yaml: stages[1].quantize.group_size: 8 does not divide the rows of blk.0.ffn_down.weight (12 wide); set fallback or pick a group size that divides every row", f.getMessage());
+        assertEquals(2, prepareYaml("stages:\n  - prune: { method: mlp_channels, ratio: 0.5 }\n" + quantize).stagePlans().size()); // 8 channels left: fits
     }
 
     @Test
