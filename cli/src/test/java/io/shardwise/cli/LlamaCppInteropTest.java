@@ -4,10 +4,13 @@ import io.shardwise.core.format.GgufLlama;
 import io.shardwise.core.format.ModelFiles;
 import io.shardwise.core.model.LlamaConfig;
 import io.shardwise.core.model.LlamaModel;
+import io.shardwise.core.model.RopeScaling;
+import io.shardwise.core.model.TensorNames;
 import io.shardwise.core.runtime.LlamaRuntime;
 import io.shardwise.core.runtime.Perplexity;
 import io.shardwise.core.runtime.PerplexityResult;
 import io.shardwise.core.tensor.GgmlType;
+import io.shardwise.core.tensor.Tensor;
 import io.shardwise.core.tokenizer.TextTokenizer;
 import io.shardwise.core.tokenizer.Tokenizers;
 import org.junit.jupiter.api.AfterAll;
@@ -21,8 +24,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
@@ -98,6 +105,9 @@ class LlamaCppInteropTest {
                 converted(GgmlType.Q5_1, Tolerance.ACTIVATION_ROUNDING),
                 converted(GgmlType.IQ4_NL, Tolerance.ACTIVATION_ROUNDING),
                 converted(GgmlType.BF16, Tolerance.ACTIVATION_ROUNDING),
+                // stories260K's weights under other config features the writer carries: their ppl is poor, the comparison exact
+                variant("untied output + Llama 3 RoPE (rope_freqs)", LlamaCppInteropTest::untiedWithLlama3Rope),
+                variant("qwen2: NEOX RoPE, q/k/v biases", LlamaCppInteropTest::qwen2WithBiases),
                 recipe("mlp_channels 25% F32 (ffn 129)", Tolerance.FLOAT32, "", "prune: { method: mlp_channels, ratio: 0.25, " + CALIB + " }"),
                 recipe("mlp_channels 25% /32 + rtn Q8_0", Tolerance.ACTIVATION_ROUNDING, "",
                         "prune: { method: mlp_channels, ratio: 0.25, multiple_of: 32, " + CALIB + " }", "quantize: { method: rtn, type: Q8_0 }"),
@@ -122,6 +132,50 @@ class LlamaCppInteropTest {
             GgufLlama.write(source, out, new GgufLlama.WriteOptions("stories260K-" + t.name(), t));
             return out;
         });
+    }
+
+    /** The source model changed by {@code f}, written in F32. */
+    static Case variant(String name, UnaryOperator<LlamaModel> f) {
+        return new Case(name, Tolerance.FLOAT32, (source, file, dir) -> {
+            Path out = dir.resolve("variant.gguf");
+            GgufLlama.write(f.apply(source), out, new GgufLlama.WriteOptions(name, GgmlType.F32));
+            return out;
+        });
+    }
+
+    /**
+     * output.weight of its own (1.5 x the embedding, so a reader that used the tied one would score differently), theta
+     * 500000 and Llama 3 scaling with original context 512, so stories260K's 4 RoPE pairs take each branch of it.
+     */
+    static LlamaModel untiedWithLlama3Rope(LlamaModel m) {
+        LlamaConfig c = m.config();
+        LlamaConfig v = new LlamaConfig(c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(), c.seqLen(),
+                500000f, c.normEps(), false, LlamaConfig.LLAMA, false, RopeScaling.llama3(8f, 1f, 4f, 512), false);
+        Tensor embd = m.tensor(TensorNames.TOKEN_EMBD);
+        float[] out = embd.toFloats();
+        for (int i = 0; i < out.length; i++) out[i] *= 1.5f;
+        Map<String, Tensor> t = new LinkedHashMap<>(m.tensors());
+        t.put(TensorNames.OUTPUT, Tensor.ofFloats(TensorNames.OUTPUT, embd.shape(), out));
+        return new LlamaModel(v, m.vocabulary(), t);
+    }
+
+    /** Architecture qwen2 (NEOX RoPE) with seeded q/k/v biases. */
+    static LlamaModel qwen2WithBiases(LlamaModel m) {
+        LlamaConfig c = m.config();
+        LlamaConfig v = new LlamaConfig(c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(), c.seqLen(),
+                c.ropeTheta(), c.normEps(), true, "qwen2", true, RopeScaling.NONE, true);
+        Random r = new Random(7);
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        for (Map.Entry<String, long[]> e : GgufLlama.expectedShapes(v).entrySet()) {
+            if (!e.getKey().endsWith(".bias")) {
+                t.put(e.getKey(), m.tensor(e.getKey()));
+                continue;
+            }
+            float[] b = new float[Math.toIntExact(e.getValue()[0])];
+            for (int i = 0; i < b.length; i++) b[i] = (float) (0.1 * r.nextGaussian());
+            t.put(e.getKey(), Tensor.ofFloats(e.getKey(), e.getValue(), b));
+        }
+        return new LlamaModel(v, m.vocabulary(), t);
     }
 
     /** The stages run by the in-process chain (the services' technique classes, the coordinator's manifests), then its GGUF output. */
@@ -186,8 +240,8 @@ class LlamaCppInteropTest {
         for (int i = 0; i < d.length; i++) d[i] = theirs.perToken()[i] - ourNll[i];
         double rel = theirs.ppl() / ours.ppl() - 1, meanAbs = Arrays.stream(d).map(Math::abs).average().orElseThrow();
         double maxAbs = Arrays.stream(d).map(Math::abs).max().orElseThrow(), z = standardErrors(d);
-        String row = String.format(Locale.ROOT, "| %-31s | %-17s | %9.5f | %9.5f | %+9.2e | %8.1e | %8.1e | %+5.2f |", c.name(),
-                config.nLayers() + "L " + config.nHeads() + "/" + config.nKvHeads() + "h ffn " + config.hiddenDim(),
+        String row = String.format(Locale.ROOT, "| %-41s | %-23s | %9.5f | %9.5f | %+9.2e | %8.1e | %8.1e | %+5.2f |", c.name(),
+                (config.arch().equals(LlamaConfig.LLAMA) ? "" : config.arch() + " ") + config.nLayers() + "L " + config.nHeads() + "/" + config.nKvHeads() + "h ffn " + config.hiddenDim(),
                 ours.ppl(), theirs.ppl(), rel, meanAbs, maxAbs, z);
         ROWS.add(row);
         System.out.println(row);
