@@ -38,8 +38,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * llama.cpp is the judge of the GGUF files Shardwise writes: for stories260K converted to F32/F16/Q8_0/Q4_0 and for
- * the pruner's outputs (physically smaller models, 2:4 sparse), llama.cpp (node-llama-cpp, {@link LlamaCpp}) loads the
+ * llama.cpp is the judge of the GGUF files Shardwise writes: for stories260K converted to the float and 32-block types,
+ * under other config features (untied output, Llama 3 RoPE scaling, qwen2), and for the pruner's outputs (physically
+ * smaller models, 2:4 sparse), llama.cpp (node-llama-cpp, {@link LlamaCpp}) loads the
  * file and scores the same token ids as our runtime does on the same file, with the pinned protocol's chunks; the two
  * perplexities must agree within what the two sets of kernels may differ by ({@link Tolerance}). Token ids come from
  * our tokenizer on the first {@value #WINDOW} tokens of eval_sample, so tokenizers do not enter. Here (cli tests)
@@ -92,7 +93,8 @@ class LlamaCppInteropTest {
 
     /**
      * The models llama.cpp judges. To add one (a new pruning or quantization stage), add a line: {@link #converted} for a
-     * type the converter writes, {@link #recipe} for stages run in process as the services run them.
+     * type the converter writes, {@link #variant} for a config feature, {@link #recipe} for stages run in process as the
+     * services run them.
      */
     static Stream<Case> models() {
         return Stream.of(
