@@ -5,15 +5,17 @@
 // a file, so tokenizer differences do not enter. One JSON line per model on stdout; llama.cpp's logs on stderr.
 //
 //   node perplexity.mjs --tokens ids.txt [--ctx 512] [--bos 1] [--threads 2] [--per-token] [--llama-defaults] a.gguf [b.gguf ...]
+//   node perplexity.mjs --tokens ids.txt --serve ...   (model paths read from stdin, one a line, a JSON line back for each)
 //
 // By default the context computes in float32 like Shardwise's runtime: KV cache F32 and no flash attention
 // (llama.cpp's defaults, --llama-defaults, keep K/V in F16, which moves stories260K's logits by ~1e-2).
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 
-const usage = "usage: node perplexity.mjs --tokens FILE [--ctx N] [--bos ID] [--threads N] [--per-token] [--llama-defaults] MODEL.gguf...";
+const usage = "usage: node perplexity.mjs --tokens FILE [--ctx N] [--bos ID] [--threads N] [--per-token] [--llama-defaults] (--serve | MODEL.gguf...)";
 let args;
 try {
     args = parseArgs({
@@ -25,6 +27,7 @@ try {
             threads: { type: "string" },
             "per-token": { type: "boolean", default: false },
             "llama-defaults": { type: "boolean", default: false },
+            serve: { type: "boolean", default: false },
         },
     });
 } catch (e) {
@@ -32,7 +35,7 @@ try {
     process.exit(2);
 }
 const { values: opt, positionals: models } = args;
-if (!opt.tokens || models.length === 0) {
+if (!opt.tokens || (models.length === 0) === !opt.serve) {
     console.error(usage);
     process.exit(2);
 }
@@ -63,7 +66,11 @@ const threads = intOption("threads", Math.min(4, availableParallelism()));
 
 const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.warn, progressLogs: false });
 let failed = false;
-for (const path of models) {
+// --serve keeps llama.cpp loaded between models: a caller scoring many files pays its start once
+const paths = opt.serve ? createInterface({ input: process.stdin, crlfDelay: Infinity }) : models;
+for await (const line of paths) {
+    const path = line.trim();
+    if (path.length === 0) continue;
     try {
         console.log(JSON.stringify(await score(path)));
     } catch (e) {

@@ -4,14 +4,21 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Assumptions;
 
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
 
 /**
@@ -21,7 +28,7 @@ import java.util.stream.Stream;
  * another platform, the calling test is skipped with the reason printed. System properties {@code shardwise.node} and
  * {@code shardwise.npm} name other binaries than the PATH's node and npm.
  */
-final class LlamaCpp {
+final class LlamaCpp implements AutoCloseable {
     static final String VERSION = "3.22.1";
     private static final long INSTALL_TIMEOUT_S = 180, RUN_TIMEOUT_S = 300;
     private static final String NODE = System.getProperty("shardwise.node", "node"), NPM = System.getProperty("shardwise.npm", "npm");
@@ -31,6 +38,11 @@ final class LlamaCpp {
     }
 
     private final Path dir;
+    private Process server;
+    private String serverKey;
+    private BufferedWriter toServer;
+    private BufferedReader fromServer;
+    private Path serverLog;
 
     private LlamaCpp(Path dir) {
         this.dir = dir;
@@ -54,26 +66,68 @@ final class LlamaCpp {
         return new LlamaCpp(dir);
     }
 
-    /** Scores each model on the token ids in {@code tokens} (whitespace-separated) with the pinned protocol's chunks of ctx - 1. */
-    List<Score> score(Path tokens, int ctx, int bos, List<Path> models) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(NODE, "perplexity.mjs", "--tokens", tokens.toAbsolutePath().toString(),
-                "--ctx", Integer.toString(ctx), "--bos", Integer.toString(bos), "--per-token"));
-        models.forEach(m -> cmd.add(m.toAbsolutePath().toString()));
-        Run r = run(dir, RUN_TIMEOUT_S, cmd.toArray(String[]::new));
-        List<Score> out = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        for (String line : r.stdout().split("\n")) {
-            if (!line.startsWith("{")) continue;
-            JsonNode n = json.readTree(line);
-            if (n.has("error")) throw new AssertionError("llama.cpp refused " + n.get("model").asText() + ": " + n.get("error").asText() + "\nllama.cpp log:\n" + r.output());
-            double[] per = new double[n.get("nll_per_token").size()];
-            for (int i = 0; i < per.length; i++) per[i] = n.get("nll_per_token").get(i).asDouble();
-            out.add(new Score(n.get("model").asText(), n.get("tokens").asLong(), n.get("nll").asDouble(), n.get("ppl").asDouble(),
-                    n.get("top1").asDouble(), per));
+    /**
+     * Scores a model on the token ids in {@code tokens} (whitespace-separated) with the pinned protocol's chunks of ctx - 1,
+     * through one {@code perplexity.mjs --serve} process per (tokens, ctx, bos), so llama.cpp starts once for many files.
+     */
+    Score score(Path tokens, int ctx, int bos, Path model) throws IOException {
+        String key = tokens.toAbsolutePath() + " " + ctx + " " + bos;
+        if (server == null || !server.isAlive() || !key.equals(serverKey)) {
+            close();
+            serverLog = Files.createTempFile("llama-cpp", ".log");
+            ProcessBuilder pb = new ProcessBuilder(NODE, "perplexity.mjs", "--serve", "--per-token", "--tokens", tokens.toAbsolutePath().toString(),
+                    "--ctx", Integer.toString(ctx), "--bos", Integer.toString(bos)).directory(dir.toFile()).redirectError(serverLog.toFile());
+            server = pb.start();
+            serverKey = key;
+            toServer = new BufferedWriter(new OutputStreamWriter(server.getOutputStream(), StandardCharsets.UTF_8));
+            fromServer = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
         }
-        if (out.size() != models.size()) throw new AssertionError("perplexity.mjs exited " + r.exit() + " with " + out.size() + " of "
-                + models.size() + " results:\n" + r.output());
-        return out;
+        toServer.write(model.toAbsolutePath() + "\n");
+        toServer.flush();
+        String line;
+        try {
+            line = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return fromServer.readLine();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }).get(RUN_TIMEOUT_S, TimeUnit.SECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            server.destroyForcibly();
+            throw new AssertionError("perplexity.mjs gave no result for " + model + " (" + e + ")\nllama.cpp log:\n" + log());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        if (line == null) throw new AssertionError("perplexity.mjs exited without a result for " + model + "\nllama.cpp log:\n" + log());
+        JsonNode n = new ObjectMapper().readTree(line);
+        if (n.has("error")) throw new AssertionError("llama.cpp refused " + model + ": " + n.get("error").asText() + "\nllama.cpp log:\n" + log());
+        double[] per = new double[n.get("nll_per_token").size()];
+        for (int i = 0; i < per.length; i++) per[i] = n.get("nll_per_token").get(i).asDouble();
+        return new Score(n.get("model").asText(), n.get("tokens").asLong(), n.get("nll").asDouble(), n.get("ppl").asDouble(),
+                n.get("top1").asDouble(), per);
+    }
+
+    /** Ends the serving process (its stdin closed, so it disposes llama.cpp and exits). */
+    @Override
+    public void close() throws IOException {
+        if (server == null) return;
+        try {
+            toServer.close();
+            if (!server.waitFor(30, TimeUnit.SECONDS)) server.destroyForcibly();
+        } catch (InterruptedException e) {
+            server.destroyForcibly();
+            Thread.currentThread().interrupt();
+        } finally {
+            server = null;
+            Files.deleteIfExists(serverLog);
+        }
+    }
+
+    private String log() throws IOException {
+        String all = Files.readString(serverLog);
+        return all.substring(Math.max(0, all.length() - 4000));
     }
 
     private static boolean installed(Path dir) {

@@ -235,7 +235,7 @@ class LlamaCppInteropTest {
             ourNll = perToken(rt, ctx - 1);
         }
         long t1 = System.nanoTime();
-        LlamaCpp.Score theirs = llama.score(tokenFile, ctx, bos, List.of(gguf)).getFirst();
+        LlamaCpp.Score theirs = llama.score(tokenFile, ctx, bos, gguf);
         System.out.printf(Locale.ROOT, "%s: written and scored by us in %.1f s, by llama.cpp in %.1f s%n", c.name(), (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9);
 
         double[] d = new double[ourNll.length];
@@ -286,7 +286,8 @@ class LlamaCppInteropTest {
     }
 
     @AfterAll
-    static void table() {
+    static void table() throws Exception {
+        if (llama != null) llama.close();
         if (ROWS.isEmpty()) return;
         System.out.println("llama.cpp interop: stories260K, first " + WINDOW + " tokens of eval_sample, llama.cpp = node-llama-cpp " + LlamaCpp.VERSION
                 + " (CPU, F32 KV cache, no flash attention)");
