@@ -173,8 +173,8 @@ final class LlamaCpp implements AutoCloseable {
         Assumptions.abort(reason);
     }
 
-    /** A finished process: exit code (-1: could not start or timed out), stdout, and stdout + stderr for messages. */
-    private record Run(int exit, String stdout, String output) {
+    /** A finished process: exit code (-1: could not start or timed out) and its stdout + stderr. */
+    private record Run(int exit, String output) {
     }
 
     private static Run run(Path dir, long timeoutS, String... cmd) {
@@ -189,12 +189,12 @@ final class LlamaCpp implements AutoCloseable {
             boolean done = p.waitFor(timeoutS, TimeUnit.SECONDS);
             if (!done) p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
             String stdout = Files.readString(out), stderr = Files.readString(err);
-            return new Run(done ? p.exitValue() : -1, stdout, stdout + stderr + (done ? "" : "\n(timed out after " + timeoutS + " s)"));
+            return new Run(done ? p.exitValue() : -1, stdout + stderr + (done ? "" : "\n(timed out after " + timeoutS + " s)"));
         } catch (IOException e) {
-            return new Run(-1, "", cmd[0] + ": " + e.getMessage());
+            return new Run(-1, cmd[0] + ": " + e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return new Run(-1, "", cmd[0] + ": interrupted");
+            return new Run(-1, cmd[0] + ": interrupted");
         } finally {
             for (Path f : new Path[]{out, err}) {
                 try {
