@@ -55,6 +55,10 @@ public final class VectorRowKernels implements RowKernels {
         WeightRows.checkBatch(as, T);
         long rowBytes = 0;
         for (int tok = 0; tok < T; tok++) rowBytes = WeightRows.checkedRowBytes(t, w, n, r0, r1, as[tok]);
+        if (!WeightRows.isNative(t)) {
+            WeightRows.slowMatmul(t, w, n, r0, r1, as, T, y, ldy, VectorKernels.INSTANCE);
+            return;
+        }
         // one row stays in L1 while every token's activation passes over it
         for (int r = r0; r < r1; r++) {
             for (int tok = 0; tok < T; tok++) y[tok * ldy + r] = dot(t, w, r, r * rowBytes, n, as[tok]);

@@ -75,6 +75,16 @@ final class WeightRows {
         return k.dot(row, 0, a.f, 0, n);
     }
 
+    /** The slow path over a batch: each row dequantized once, then dotted with every token (as {@link #slowDot} does, token by token). */
+    static void slowMatmul(TensorType t, MemorySegment w, int n, int r0, int r1, Activation[] as, int T, float[] y, int ldy, Kernels k) {
+        float[] row = SCRATCH.get();
+        if (row.length < n) SCRATCH.set(row = new float[n]);
+        for (int r = r0; r < r1; r++) {
+            TensorCodecs.codec(t).dequantize(w, (long) r * n, n, n, row, 0);
+            for (int tok = 0; tok < T; tok++) y[tok * ldy + r] = k.dot(row, 0, as[tok].f, 0, n);
+        }
+    }
+
     /**
      * Row int8 (row at byte {@code at}, n int8 then k outlier columns): readies the activation's int8 form for this
      * row's outlier columns. Both twins call it before their integer sum.

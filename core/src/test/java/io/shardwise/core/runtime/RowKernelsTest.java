@@ -244,6 +244,18 @@ class RowKernelsTest {
                     }
                     assertEquals(want, y[r], 1e-5 * abs, t.typeName() + " row " + r);
                 }
+                // batched (each row dequantized once for all tokens) gives per-token matvec's numbers exactly
+                int T = 3, ldy = rows + 2;
+                Activation[] as = new Activation[T];
+                for (int tok = 0; tok < T; tok++) k.prepare(t, gaussian(n, 1), 0, n, as[tok] = new Activation());
+                float[] yb = new float[T * ldy];
+                k.matmul(t, w, n, 1, rows, as, T, yb, ldy);
+                for (int tok = 0; tok < T; tok++) {
+                    float[] one = new float[rows - 1];
+                    k.matvec(t, w, n, 1, rows, as[tok], one, 0);
+                    for (int r = 1; r < rows; r++) assertEquals(one[r - 1], yb[tok * ldy + r], t.typeName() + " batched token " + tok + " row " + r);
+                    assertEquals(0f, yb[tok * ldy], t.typeName() + ": rows outside [r0, r1) untouched");
+                }
             }
             tested++;
         }
