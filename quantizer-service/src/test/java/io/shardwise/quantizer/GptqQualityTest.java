@@ -157,14 +157,14 @@ class GptqQualityTest {
         return out;
     }
 
+    /** ppl from the same protocol logits KL reads (row r of chunk i predicts token i * chunk + r), so one pass scores both. */
     static Scores score(LlamaModel m, TextTokenizer tok, int[] evalTokens, float[][] reference, Path evalText, Path wiki) throws Exception {
-        double ppl = Perplexity.evaluateTokens(new LlamaRuntime(m), tok.bos(), evalTokens, Perplexity.defaultThreads()).ppl();
         double wikiPpl = AwqEval.WIKITEXT ? Perplexity.evaluateFile(m, wiki, 20_000).ppl() : Double.NaN;
         float[][] q = logits(m, tok.bos(), evalTokens);
-        double kl = 0;
+        int vocab = m.config().vocabSize(), chunk = q.length > 1 ? q[0].length / vocab : evalTokens.length;
+        double kl = 0, nll = 0;
         long agree = 0, n = 0;
         for (int i = 0; i < q.length; i++) {
-            int vocab = m.config().vocabSize();
             for (int r = 0; r < q[i].length / vocab; r++) {
                 double[] lp = logSoftmax(reference[i], r * vocab, vocab), lq = logSoftmax(q[i], r * vocab, vocab);
                 int ap = 0, aq = 0;
@@ -173,11 +173,12 @@ class GptqQualityTest {
                     if (lp[v] > lp[ap]) ap = v;
                     if (lq[v] > lq[aq]) aq = v;
                 }
+                nll -= lq[evalTokens[i * chunk + r]];
                 if (ap == aq) agree++;
                 n++;
             }
         }
-        return new Scores(ppl, wikiPpl, kl / n, (double) agree / n);
+        return new Scores(Math.exp(nll / n), wikiPpl, kl / n, (double) agree / n);
     }
 
     /** The protocol's chunks' logits (row r of chunk i predicts token i * chunk + r), packed row by row. */
