@@ -89,6 +89,9 @@ public final class LogitDistillation {
                     }
                     opt.step(s.lr());
                 }
+                if (!Float.isFinite(loss)) {
+                    throw new IllegalStateException("kd: the loss is " + loss + " at step " + (step + 1) + " of " + s.steps() + " (distill.lr " + s.lr() + ")");
+                }
                 if (step == 0) first = loss;
                 last = loss;
                 if (step >= s.steps() - tail) tailSum += loss;
@@ -96,9 +99,18 @@ public final class LogitDistillation {
                     progress.report((step + 1.0) / s.steps(), String.format("kd step %d/%d loss %.4f", step + 1, s.steps(), loss));
                 }
             }
-            if (zeroCount(st) < zeros) throw new IllegalStateException("distillation moved pruned weights");
+            long kept = zeroCount(st);
+            if (kept < zeros) {
+                throw new IllegalStateException("kd: distillation moved pruned weights: " + kept + " of " + zeros + " zeros left (non-finite values: " + nonFinite(st) + ")");
+            }
             return new Result(st.export(), first, last, tailSum / tail, zeros, t);
         }
+    }
+
+    private static long nonFinite(DjlLlama m) {
+        long n = 0;
+        for (var p : m.parameters().values()) for (float v : p.toFloatArray()) if (!Float.isFinite(v)) n++;
+        return n;
     }
 
     private static long zeroCount(DjlLlama m) {
