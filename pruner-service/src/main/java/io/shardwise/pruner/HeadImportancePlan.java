@@ -8,7 +8,6 @@ import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.work.ShardInput;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Locale;
 
@@ -27,27 +26,18 @@ record HeadImportancePlan(double[][] scores) {
     }
 
     String store(BlobStore blobs) throws IOException {
-        StringBuilder b = new StringBuilder(HEADER).append('\n');
+        StringBuilder b = new StringBuilder();
         for (int l = 0; l < scores.length; l++) {
             b.append(l);
             for (double v : scores[l]) b.append(String.format(Locale.ROOT, " %.17g", v));
             b.append('\n');
         }
-        return blobs.put(b.toString().getBytes(StandardCharsets.UTF_8));
+        return PlanBlobText.store(blobs, HEADER, b);
     }
 
     /** Reads plan blob {@code digest}; a missing or malformed blob throws naming it. */
     static HeadImportancePlan load(BlobStore blobs, String digest) {
-        String text;
-        try {
-            if (!blobs.exists(digest)) throw new IllegalArgumentException("plan blob " + digest + " does not exist");
-            blobs.verify(digest);
-            text = new String(blobs.get(digest), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("plan blob " + digest + " cannot be read: " + e.getMessage(), e);
-        }
-        String[] lines = text.strip().split("\n");
-        if (!lines[0].equals(HEADER)) throw new IllegalArgumentException("plan blob " + digest + " is not an attention-head importance plan");
+        String[] lines = PlanBlobText.lines(blobs, digest, HEADER, "an attention-head importance plan");
         double[][] s = new double[lines.length - 1][];
         for (int i = 1; i < lines.length; i++) {
             String[] f = lines[i].trim().split(" ");

@@ -11,7 +11,6 @@ import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.work.ShardInput;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
@@ -71,23 +70,14 @@ record OwlPlan(double[] sparsity, double[] outlierRatio) {
     }
 
     String store(BlobStore blobs) throws IOException {
-        StringBuilder b = new StringBuilder(HEADER).append('\n');
+        StringBuilder b = new StringBuilder();
         for (int l = 0; l < sparsity.length; l++) b.append(String.format(Locale.ROOT, "%d %.17g %.17g%n", l, sparsity[l], outlierRatio[l]));
-        return blobs.put(b.toString().getBytes(StandardCharsets.UTF_8));
+        return PlanBlobText.store(blobs, HEADER, b);
     }
 
     /** Reads plan blob {@code digest}; a missing or malformed blob throws naming it. */
     static OwlPlan load(BlobStore blobs, String digest) {
-        String text;
-        try {
-            if (!blobs.exists(digest)) throw new IllegalArgumentException("plan blob " + digest + " does not exist");
-            blobs.verify(digest);
-            text = new String(blobs.get(digest), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("plan blob " + digest + " cannot be read: " + e.getMessage(), e);
-        }
-        String[] lines = text.strip().split("\n");
-        if (!lines[0].equals(HEADER)) throw new IllegalArgumentException("plan blob " + digest + " is not an owl plan");
+        String[] lines = PlanBlobText.lines(blobs, digest, HEADER, "an owl plan");
         double[] sp = new double[lines.length - 1], ratio = new double[lines.length - 1];
         for (int i = 1; i < lines.length; i++) {
             String[] f = lines[i].trim().split(" ");

@@ -8,7 +8,6 @@ import io.shardwise.core.tokenizer.Tokenizers;
 import io.shardwise.core.work.ShardInput;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
@@ -40,23 +39,14 @@ record ShortGptPlan(double[] influence, int[] removed) {
     }
 
     String store(BlobStore blobs) throws IOException {
-        StringBuilder b = new StringBuilder(HEADER).append('\n');
+        StringBuilder b = new StringBuilder();
         for (int l = 0; l < influence.length; l++) b.append(String.format(Locale.ROOT, "%d %.17g %d%n", l, influence[l], removes(l) ? 1 : 0));
-        return blobs.put(b.toString().getBytes(StandardCharsets.UTF_8));
+        return PlanBlobText.store(blobs, HEADER, b);
     }
 
     /** Reads plan blob {@code digest}; a missing or malformed blob throws naming it. */
     static ShortGptPlan load(BlobStore blobs, String digest) {
-        String text;
-        try {
-            if (!blobs.exists(digest)) throw new IllegalArgumentException("plan blob " + digest + " does not exist");
-            blobs.verify(digest);
-            text = new String(blobs.get(digest), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("plan blob " + digest + " cannot be read: " + e.getMessage(), e);
-        }
-        String[] lines = text.strip().split("\n");
-        if (!lines[0].equals(HEADER)) throw new IllegalArgumentException("plan blob " + digest + " is not a shortgpt plan");
+        String[] lines = PlanBlobText.lines(blobs, digest, HEADER, "a shortgpt plan");
         double[] bi = new double[lines.length - 1];
         int[] marks = new int[bi.length];
         int removed = 0;
